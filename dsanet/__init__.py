@@ -1,0 +1,10 @@
+"""dsanet: a reproducible companion to DSANet (Wang et al., IEEE TMM 2023).
+
+Dual enhancement mechanism (DEM, eqs. 1-9), siamese adversarial structure (SAS, eqs. 10-13),
+adaptive masked cross-entropy (AMCE, eqs. 14-20), structured metric (21-24) and the retrieval
+extension (25-27), with the data, training and evaluation around them.
+"""
+from .config import Config, get_profile, paper, published, quick, smoke
+
+__version__ = "0.1.0"
+__all__ = ["Config", "get_profile", "paper", "published", "quick", "smoke", "__version__"]

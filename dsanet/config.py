@@ -1,0 +1,197 @@
+"""One dataclass holds every switch of a DSANet run; profiles and presets are named functions of it.
+
+The defaults are the paper's (Sec. IV-A and Table XII's chosen values). ``published()`` gives the
+authors' published script as described in ``shared/notes/official-code.md``. Each row of
+Tables V-XII is a preset built from these in :mod:`dsanet.experiments`.
+
+Profiles say how big a run is:
+
+* ``smoke``  - every code path in seconds (tests, CI, nbval);
+* ``quick``  - the embedded benchmark on 2 CPU cores, one run in minutes;
+* ``paper``  - VoxCeleb1 + VGGFace, ResNet18, the paper's sizes and schedule, for a GPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+PROFILE_ENV = "DSANET_PROFILE"  # nbval cannot pass parameters: notebooks read the profile from here
+
+
+@dataclass
+class Config:
+    # ---------------------------------------------------------------- data
+    data_root: str = "data/benchmark"  # tree with voices/, faces/ and a meta CSV
+    meta: str | None = None            # meta CSV (default: the one at data_root)
+    voice_root: str | None = None      # override data_root/voices (e.g. VoxCeleb1's wav/)
+    face_root: str | None = None       # override data_root/faces (e.g. VGGFace stills)
+    cache_dir: str | None = None       # decoded-input cache (default: data_root/.cache)
+    sample_rate: int = 16000
+    face_size: int = 224               # faces are face_size x face_size x 3 (Sec. IV-A)
+    spec_bins: int = 224               # spectrogram height: frequency bins kept (Sec. IV-A)
+    spec_frames: int = 125             # spectrogram width: time frames per crop (Sec. IV-A)
+    spec_layout: str = "crop"          # "crop" (lowest bins, time crop) | "published" (numpy.resize)
+    n_fft: int = 512
+    hop_length: int = 160
+
+    # ---------------------------------------------------------------- model
+    backbone: str = "resnet18"         # "resnet18" (paper) | "compact" (published 5-layer CNN)
+    pretrained: str | None = None      # path to local ImageNet weights for resnet18; never downloaded
+    channels: int = 32                 # C of the C x H x W activation map (Sec. IV-A)
+    map_size: int = 12                 # H = W of the activation map
+    hidden_dim: int = 256              # generator FC 4608 -> 256 -> 128
+    embed_dim: int = 128
+    dropout: float = 0.1
+
+    # ---------------------------------------------------------------- DEM, eqs. (1)-(9)
+    structure: str = "sas"             # "gan": one adversarial stream | "sas": siamese (Table VII)
+    enhancement: str = "dual"          # "none" | "salient" | "subtle" | "dual" (Tables V, VII, XI)
+    selection: str = "both"            # "peak" | "patch" | "both" (Table XI)
+    dem_layers: int = 1                # 1, 2, 3 cascaded layers -> 2, 6, 14 streams (Table VI)
+    block_draw: str = "uniform"        # "uniform" (paper) | "published" (its skewed int(16*rand) draw)
+    alpha: float = 1.0                 # enhancing factor, eq. (8)
+    beta: float = 0.9                  # suppressing factor, eq. (9)
+    r: int = 4                         # grid rows over C, eq. (3)
+    c: int = 4                         # grid columns over HW, eq. (3)
+
+    # ---------------------------------------------------------------- SAS, eqs. (10)-(13)
+    adversarial: str = "sagan"         # "sagan" | "gan" | "wgan" | "none" (Table IX)
+
+    # ---------------------------------------------------------------- losses, eqs. (14)-(27)
+    cls_loss: str = "amce"             # "amce" | "bce" | "gbce" | "focal" (Table VIII)
+    eta: float = 0.1                   # AMCE threshold, eq. (16)
+    gbce_negatives: int = 1            # GBCE: hardest negatives kept (Sun et al.)
+    focal_gamma: float = 2.0
+    metric_loss: str = "structured"    # "structured" | "lifted" | "triplet" | "none" (Table X)
+    margin: float = 1.2                # theta of eq. (22); the paper gives no value, published 1.2
+    lam: float = 2.0                   # lambda, eq. (24)
+    mu: float = 3.0                    # mu, eq. (24)
+    lam1: float = 0.1                  # lambda_1, eq. (25)
+    mu1: float = 0.2                   # mu_1, eq. (25)
+
+    # ---------------------------------------------------------------- task
+    task: str = "matching"             # "matching" (eq. 24) | "retrieval" (eq. 25)
+    k: int = 2                         # candidates per training tuple
+    direction: str = "both"            # training tuples: "vf" | "fv" | "both" (half each)
+
+    # ---------------------------------------------------------------- optimisation
+    batch_size: int = 50               # tuples (matching) or pairs (retrieval) per step
+    steps: int = 20000
+    optimizer: str = "adam"
+    lr_backbone: float = 5e-4          # not given in the paper: see docs/fidelity.md
+    lr_generator: float = 5e-3
+    lr_discriminator: float = 5e-3
+    lr_classifier: float = 5e-2
+    lr_schedule: str = "exp"           # "exp": decay to lr_final_ratio of the start | "step"
+    lr_final_ratio: float = 0.01       # 5e-3 -> 5e-5 and 5e-2 -> 5e-4 (Sec. IV-A)
+    lr_milestones: tuple[int, ...] = ()  # for "step": steps at which lr *= lr_gamma
+    lr_gamma: float = 0.1
+    weight_decay: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.999)       # "momentum 0.9" (Sec. IV-A)
+    disc_betas: tuple[float, float] = (0.9, 0.999)  # published: (0.5, 0.999)
+    grad_clip: float | None = 5.0      # "large gradient truncation": max global norm; None = off
+    wgan_clip: float = 0.01            # weight clipping of the WGAN critic
+
+    # ---------------------------------------------------------------- evaluation
+    eval_every: int = 1000             # validation for model selection every N steps
+    select_on: str = "val"             # "val" (ours) | "test" (published: best test epoch)
+    eval_tuples: int = 2000            # tuples per (direction, k, protocol) cell
+    eval_ks: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 9, 10)
+    bootstrap: int = 1000              # resamples for 95% intervals
+
+    # ---------------------------------------------------------------- run
+    seed: int = 0
+    device: str = "auto"               # "auto" | "cpu" | "cuda" | "cuda:N"
+    amp: bool = True                   # bf16 autocast on CUDA (ignored on CPU)
+    num_workers: int = 0
+    profile: str = "custom"
+    name: str = "dsanet"
+
+    def replace(self, **changes) -> "Config":
+        """A copy with ``changes`` applied; unknown keys raise ``TypeError``."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise TypeError(f"unknown Config field(s): {sorted(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        return cls(**d)
+
+    @property
+    def n_streams(self) -> int:
+        """Streams through the shared generator: 1 for "gan", 2, 6, 14 for 1-3 DEM layers in "sas"."""
+        if self.structure == "gan":
+            return 1
+        return 2 ** (self.dem_layers + 1) - 2 if self.enhancement == "dual" else 2
+
+
+# ------------------------------------------------------------------------- profiles
+
+def paper(**kw) -> Config:
+    """The paper's settings (Sec. IV-A) on VoxCeleb1 + VGGFace with ResNet18, for a GPU."""
+    base = dict(profile="paper", data_root="data/voxceleb")
+    base.update(kw)
+    return Config(**base)
+
+
+def quick(**kw) -> Config:
+    """The embedded benchmark on 2 CPU cores: small inputs, compact CNN, one run in minutes."""
+    base = dict(
+        profile="quick", data_root="data/benchmark", backbone="compact",
+        face_size=64, spec_bins=64, spec_frames=64, n_fft=256, hop_length=160,
+        batch_size=50, steps=600, eval_every=200, eval_tuples=1000, bootstrap=500,
+        lr_backbone=2e-3,
+    )
+    base.update(kw)
+    return Config(**base)
+
+
+def smoke(**kw) -> Config:
+    """Every code path in seconds: tiny inputs and a handful of steps."""
+    base = dict(
+        profile="smoke", data_root="data/smoke", backbone="compact",
+        face_size=32, spec_bins=32, spec_frames=32, n_fft=128, hop_length=160,
+        batch_size=8, steps=6, eval_every=3, eval_tuples=40, bootstrap=50,
+        eval_ks=(2, 3, 10),
+    )
+    base.update(kw)
+    return Config(**base)
+
+
+def published(base: Config | None = None, **kw) -> Config:
+    """The authors' published script (shared/notes/official-code.md) on top of ``base``.
+
+    Compact CNN, patch-only DEM with its skewed block draw, margin 1.2, backbone lr 5e-2,
+    discriminator betas (0.5, 0.999), x0.1 at epochs 20 and 35 of 60, no effective gradient
+    clipping, F-V training tuples, numpy.resize spectrogram layout and model selection on test.
+    """
+    base = base or paper()
+    epoch = max(1, base.steps // 60)
+    d = dict(
+        backbone="compact", selection="patch", block_draw="published", margin=1.2,
+        lr_backbone=5e-2, disc_betas=(0.5, 0.999), lr_schedule="step",
+        lr_milestones=(20 * epoch, 35 * epoch), grad_clip=None, direction="fv",
+        spec_layout="published", select_on="test", seed=25, name="published",
+    )
+    d.update(kw)
+    return base.replace(**d)
+
+
+PROFILES = {"smoke": smoke, "quick": quick, "paper": paper}
+
+
+def get_profile(name: str | None = None, **overrides) -> Config:
+    """Profile by name; ``None`` reads ``$DSANET_PROFILE`` (default ``quick``)."""
+    name = name or os.environ.get(PROFILE_ENV, "quick")
+    if name == "published":
+        return published(**overrides)
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES) + ['published']}")
+    return PROFILES[name](**overrides)
