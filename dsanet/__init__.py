@@ -3,8 +3,11 @@
 Dual enhancement mechanism (DEM, eqs. 1-9), siamese adversarial structure (SAS, eqs. 10-13),
 adaptive masked cross-entropy (AMCE, eqs. 14-20), structured metric (21-24) and the retrieval
 extension (25-27), with the data, training and evaluation around them.
+
+Profiles are in :mod:`dsanet.config` (``dsanet.config.quick()`` ...); the paper's published
+numbers are in :mod:`dsanet.paper`.
 """
-from .config import Config, get_profile, paper, published, quick, smoke
+from .config import Config, get_profile
 
 __version__ = "0.1.0"
-__all__ = ["Config", "get_profile", "paper", "published", "quick", "smoke", "__version__"]
+__all__ = ["Config", "get_profile", "__version__"]

@@ -57,6 +57,8 @@ class Config:
 
     # ---------------------------------------------------------------- SAS, eqs. (10)-(13)
     adversarial: str = "sagan"         # "sagan" | "gan" | "wgan" | "none" (Table IX)
+    adv_reduction: str = "tuple"       # eq. (12) over a tuple's k+1 items: "tuple" (paper: sum, / N tuples)
+                                       # | "mean" (over items) | "published" (anchor weighted k, / N)
 
     # ---------------------------------------------------------------- losses, eqs. (14)-(27)
     cls_loss: str = "amce"             # "amce" | "bce" | "gbce" | "focal" (Table VIII)
@@ -105,6 +107,9 @@ class Config:
     device: str = "auto"               # "auto" | "cpu" | "cuda" | "cuda:N"
     amp: bool = True                   # bf16 autocast on CUDA (ignored on CPU)
     num_workers: int = 0
+    log_every: int = 20                # steps between host reads of the loss terms (NaN guard, bar)
+    freeze_bn: bool = False            # BatchNorm on running statistics in training (DDP-exact)
+    sync_bn: bool = False              # SyncBatchNorm across GPUs under torchrun (CUDA only)
     profile: str = "custom"
     name: str = "dsanet"
 
