@@ -19,12 +19,16 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m dsanet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, help_) in COMMANDS.items():
-        mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_, description=help_,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        if name != chosen:
+            continue  # import only the chosen command's module
+        mod = importlib.import_module(module)
         getattr(mod, f"add_{name}_arguments", getattr(mod, "add_arguments", None))(p)
         p.set_defaults(_run=getattr(mod, f"run_{name}", getattr(mod, "run", None)))
     args = parser.parse_args(argv)

@@ -1,0 +1,98 @@
+"""Vectorised batch gathering from a :class:`~dsanet.data.cache.CachedSplit`.
+
+Items are gathered with ``index_select`` (much faster than ``tensor[idx]`` on the memory-mapped
+CPU tensors); time crops (random in training, centre in
+evaluation), face flips and candidate shuffles are drawn for the whole batch at once. No
+per-sample Python loop and no host round trip: everything stays on the cached tensors' device
+(random numbers are drawn on the generator's device and moved there).
+"""
+from __future__ import annotations
+
+import torch
+
+from .frontends import crop_frames, normalise_faces
+
+DIRECTIONS = ("vf", "fv")
+
+
+def _items(x, device) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=torch.long).to(device)
+
+
+def _rand(shape, generator: torch.Generator | None, device) -> torch.Tensor:
+    gdev = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=gdev).to(device)
+
+
+def voice_batch(cached, items, cfg, train: bool, generator: torch.Generator | None = None,
+                frames: int | None = None) -> torch.Tensor:
+    """Voices ``items`` (M,) -> (M, 1, spec_bins, frames) float32 spectrogram crops."""
+    idx = _items(items, cached.voices.device)                     # (M,)
+    spec = cached.voices.index_select(0, idx)                     # (M, 1, F, Tmax) float16
+    lengths = cached.voice_frames.to(idx.device).index_select(0, idx)  # (M,)
+    return crop_frames(spec, lengths, frames or cfg.spec_frames, train, generator).float()
+
+
+def face_batch(cached, items, cfg, train: bool,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Faces ``items`` (M,) -> (M, 3, S, S) float32, normalised; flipped per item in training."""
+    idx = _items(items, cached.faces.device)                      # (M,)
+    faces = cached.faces.index_select(0, idx)                     # (M, 3, S, S) uint8
+    if train:
+        flip = _rand(idx.shape[0], generator, faces.device) < 0.5  # (M,)
+        faces = torch.where(flip[:, None, None, None], faces.flip(-1), faces)
+    return normalise_faces(faces)
+
+
+def modality_batch(cached, modality: str, items, cfg, train: bool,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """``voice_batch`` or ``face_batch`` by name."""
+    if modality == "voice":
+        return voice_batch(cached, items, cfg, train, generator)
+    if modality == "face":
+        return face_batch(cached, items, cfg, train, generator)
+    raise ValueError(f"modality must be 'voice' or 'face', got {modality!r}")
+
+
+def shuffle_candidates(cands: torch.Tensor, generator: torch.Generator | None = None):
+    """cands (B, k) with the true item in column 0 -> (shuffled (B, k), label (B,)).
+
+    A random permutation per row (argsort of uniform keys), so the label is uniform on 0..k-1.
+    """
+    perm = _rand(cands.shape, generator, cands.device).argsort(dim=1)   # (B, k)
+    return cands.gather(1, perm), perm.argmin(dim=1)                     # column 0 -> label
+
+
+def matching_batch(cached, tuples, direction: str, cfg, train: bool,
+                   generator: torch.Generator | None = None):
+    """Tuples (B, k+1) of item indices (anchor, true, negatives...) -> (anchor, cands, label).
+
+    ``direction`` "vf": anchor voices (B, 1, F, T) and candidate faces (B, k, 3, S, S); "fv" the
+    other way round. Candidates are shuffled; ``label`` (B,) is the true candidate's position.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    a_mod, c_mod = ("voice", "face") if direction == "vf" else ("face", "voice")
+    device = cached.voices.device
+    t = _items(tuples, device)                                     # (B, k+1)
+    B, k = t.shape[0], t.shape[1] - 1
+    cand_items, label = shuffle_candidates(t[:, 1:], generator)    # (B, k), (B,)
+    anchor = modality_batch(cached, a_mod, t[:, 0], cfg, train, generator)
+    cands = modality_batch(cached, c_mod, cand_items.reshape(-1), cfg, train, generator)
+    return anchor, cands.reshape(B, k, *cands.shape[1:]), label
+
+
+def pair_batch(cached, pairs, cfg, train: bool, generator: torch.Generator | None = None):
+    """Pairs (B, 2) of (voice item, face item) -> (voice (B,1,F,T), face (B,3,S,S), identity (B,)).
+
+    ``identity`` is the voice's identity int (the retrieval pairs share it).
+    """
+    p = _items(pairs, cached.voices.device)                        # (B, 2)
+    voice = voice_batch(cached, p[:, 0], cfg, train, generator)
+    face = face_batch(cached, p[:, 1], cfg, train, generator)
+    identity = cached.voice_ids.to(p.device)[p[:, 0]]
+    return voice, face, identity
+
+
+__all__ = ["face_batch", "matching_batch", "modality_batch", "pair_batch", "shuffle_candidates",
+           "voice_batch"]
