@@ -1,0 +1,342 @@
+"""The embedded cross-modal identity benchmark: a VoxCeleb1/VGGFace-shaped tree of synthetic data.
+
+``generate(out_dir, **knobs)`` writes::
+
+    out_dir/voices/idNNNNN/<session>/<clip>.wav    16 kHz mono PCM 16-bit (synth_voice)
+    out_dir/faces/<Name>/<session>/<frame>.jpg     RGB JPEG, image_size square (synth_face)
+    out_dir/meta.csv          VoxCeleb1_ID,VGGFace1_ID,Gender,Nationality,Set (as vox1_*.csv)
+    out_dir/traits.csv        latent identity traits (synth_traits)
+    out_dir/samples.csv       per-sample realised traits and nuisance values
+    out_dir/calibration.json  V-F / F-V matching accuracy of an oracle, a gender-only guesser, chance
+
+Names are invented; their initials place identities in the splits by Wen et al.'s rule (A-B
+validation, C-E test, the rest train; paper Sec. IV-A, Table II proportions). Faces and voices are
+linked only through the shared latent traits (see synth_traits), so matching is learnable, gender
+alone gives about 0.75 on 2-way V-F, and the oracle on the realised shared traits bounds what a
+perfect trait extractor could reach. Same knobs and seed give a byte-identical tree.
+
+API: ``generate(out_dir, **knobs) -> calibration``; ``DEFAULTS`` and ``SMOKE`` (knob presets);
+``plan(**knobs) -> Plan`` (identities, clips and frames with realised traits, nothing rendered);
+``calibrate(plan)`` / ``summary(plan)`` (the calibration without writing a file);
+``add_generate_arguments`` / ``run_generate`` for ``python -m dsanet generate``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from dsanet.data import synth_face, synth_voice
+from dsanet.data.synth_traits import REAL_FRACTIONS, SHARED, make_identities, rng_for
+
+FORMAT = "dsanet-synthetic-1"
+META_COLUMNS = ["VoxCeleb1_ID", "VGGFace1_ID", "Gender", "Nationality", "Set"]
+OUTPUTS = ("voices", "faces", "meta.csv", "traits.csv", "samples.csv", "calibration.json")
+
+DEFAULTS = dict(
+    n_identities=160,          # 120 train / 15 val / 25 test (13 m + 12 f)
+    voices_per_identity=8,     # clips
+    faces_per_identity=8,      # frames
+    sessions=3,                # videos per identity and modality
+    image_size=64,
+    clip_seconds=2.0,
+    shared_strength=0.8,       # a in e_m = a z + sqrt(1 - a^2) u_m
+    nuisance=0.5,              # 0 clean .. 1 hard recording / imaging conditions
+    seed=0,
+    val_fraction=REAL_FRACTIONS["val"],
+    test_fraction=REAL_FRACTIONS["test"],
+)
+# Every code path in a few seconds; a larger test share so 10-way gender-constrained tuples exist.
+SMOKE = dict(n_identities=40, voices_per_identity=4, faces_per_identity=4, sessions=2,
+             image_size=32, clip_seconds=0.5, val_fraction=0.15, test_fraction=0.5)
+PRESETS = {"default": {}, "smoke": SMOKE}
+
+_HELP = {
+    "n_identities": "identities (each has one voice id and one face name)",
+    "voices_per_identity": "voice clips per identity",
+    "faces_per_identity": "face frames per identity",
+    "sessions": "sessions (videos) per identity and modality; clips/frames are spread over them",
+    "image_size": "face images are image_size x image_size RGB",
+    "clip_seconds": "length of every voice clip in seconds",
+    "shared_strength": "0..1: how strongly the shared continuous traits show in both modalities "
+                       "(0: only gender links voice and face)",
+    "nuisance": "0..1: level of session/sample nuisance (noise, channel, reverb; pose, lighting, "
+                "occlusion, blur, JPEG quality)",
+    "seed": "random seed; same seed and knobs give a byte-identical tree",
+    "val_fraction": "share of identities in validation (names starting with A or B)",
+    "test_fraction": "share of identities in test (names starting with C, D or E)",
+}
+
+
+@dataclass
+class Plan:
+    """Everything drawn before rendering: one row per identity, per clip, per frame."""
+    knobs: dict
+    identities: pd.DataFrame
+    voices: pd.DataFrame
+    faces: pd.DataFrame
+
+
+def resolve_knobs(**knobs) -> dict:
+    """DEFAULTS updated with ``knobs``; unknown names and out-of-range values raise ``ValueError``."""
+    unknown = set(knobs) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown generator knob(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    k = {**DEFAULTS, **knobs}
+    for name in ("n_identities", "voices_per_identity", "faces_per_identity", "sessions", "image_size"):
+        if int(k[name]) != k[name] or k[name] < 1:
+            raise ValueError(f"{name} must be a positive integer, got {k[name]!r}")
+    if not 0 <= k["nuisance"] <= 1 or not 0 <= k["shared_strength"] <= 1:
+        raise ValueError(f"nuisance and shared_strength must lie in [0, 1], got {k['nuisance']}, "
+                         f"{k['shared_strength']}")
+    if k["clip_seconds"] < 0.1 or k["image_size"] < 16 or int(k["seed"]) < 0:
+        raise ValueError("clip_seconds must be >= 0.1, image_size >= 16 and seed >= 0")
+    return k
+
+
+def plan(**knobs) -> Plan:
+    """Identities, clips and frames with their realised traits; renders nothing (fast)."""
+    k = resolve_knobs(**knobs)
+    ids = make_identities(k["n_identities"], k["seed"], k["shared_strength"],
+                          k["val_fraction"], k["test_fraction"])
+    records = ids.to_dict("records")
+    voices = [synth_voice.plan_voices(r, k["voices_per_identity"], k["sessions"], k["nuisance"], k["seed"])
+              for r in records]
+    faces = [synth_face.plan_faces(r, k["faces_per_identity"], k["sessions"], k["nuisance"], k["seed"])
+             for r in records]
+    return Plan(k, ids, _frame(voices), _frame(faces))
+
+
+def _frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """One DataFrame from per-identity column dicts (far faster than concatenating frames)."""
+    return pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in parts[0]})
+
+
+# ----------------------------------------------------------------------------- calibration
+
+def _standardised(df: pd.DataFrame) -> np.ndarray:
+    r = df[[f"r_{t}" for t in SHARED]].to_numpy()                        # (n, 5)
+    return (r - r.mean(0)) / r.std(0)
+
+
+def _draw_tuples(rng: np.random.Generator, anchor_ident: np.ndarray, cand_ident: np.ndarray,
+                 ident_gender: np.ndarray, k: int, n: int, constrained: bool):
+    """``(anchor sample (n,), candidate samples (n, k))``; column 0 is the true candidate.
+
+    Negatives are k-1 distinct other identities (of the anchor's gender when ``constrained``),
+    each represented by a random sample of theirs.
+    """
+    a = rng.integers(len(anchor_ident), size=n)
+    who = anchor_ident[a]                                                  # (n,)
+    score = rng.random((n, len(ident_gender)))
+    score[np.arange(n), who] = np.inf
+    if constrained:
+        score[ident_gender[None, :] != ident_gender[who][:, None]] = np.inf
+    neg = np.argsort(score, axis=1)[:, :k - 1]                             # (n, k-1)
+    ids = np.concatenate([who[:, None], neg], 1)                           # (n, k)
+    order = np.argsort(cand_ident, kind="stable")
+    start = np.searchsorted(cand_ident[order], np.arange(len(ident_gender)))
+    count = np.bincount(cand_ident, minlength=len(ident_gender))
+    pick = start[ids] + (rng.random(ids.shape) * count[ids]).astype(int)
+    return a, order[pick]
+
+
+def _matching(anchor: pd.DataFrame, cand: pd.DataFrame, gender: np.ndarray, k: int, n: int,
+              constrained: bool, rng: np.random.Generator) -> dict:
+    """Oracle, gender-only and chance accuracy for one (direction, k, protocol) cell."""
+    n_same = np.bincount(gender, minlength=2)
+    if len(gender) < k or (constrained and n_same.min() < k):
+        return {"oracle": None, "gender_only": None, "chance": 1 / k, "n": 0}
+    a, c = _draw_tuples(rng, anchor.ident.to_numpy(), cand.ident.to_numpy(), gender, k, n, constrained)
+    za, zc = _standardised(anchor), _standardised(cand)
+    ga, gc = gender[anchor.ident.to_numpy()], gender[cand.ident.to_numpy()]
+    mismatch = ga[a][:, None] != gc[c]                                     # (n, k)
+    dist = ((za[a][:, None, :] - zc[c]) ** 2).sum(-1) + 1e6 * mismatch    # (n, k)
+    oracle = float((dist.argmin(1) == 0).mean())
+    gender_only = float((1.0 / (~mismatch).sum(1)).mean())   # expected score of a random same-gender pick
+    return {"oracle": round(oracle, 4), "gender_only": round(gender_only, 4), "chance": round(1 / k, 4),
+            "n": n}
+
+
+def calibrate(p: Plan, n_tuples: int = 4000, seed: int = 0, ks=(2, 10)) -> dict:
+    """Matching accuracy bounds on the test identities (see the module docstring).
+
+    The oracle sees each sample's realised shared traits (standardised within its modality) and
+    picks the same-gender candidate nearest in that 5-d space; gender-only picks uniformly among
+    same-gender candidates (its expected accuracy is reported); chance is 1/k.
+    """
+    test = p.identities[p.identities.split == "test"].reset_index(drop=True)
+    index = {v: i for i, v in enumerate(test.voice_id)}
+    gender = (test.gender == "f").to_numpy().astype(int)
+    samples = {m: df[df.voice_id.isin(index)].assign(ident=lambda d: d.voice_id.map(index))
+               for m, df in (("voice", p.voices), ("face", p.faces))}
+    out = {}
+    for protocol, constrained in (("unconstrained", False), ("gender", True)):
+        rng = np.random.default_rng([seed, int(constrained)])
+        out[protocol] = {f"k{k}": {
+            "vf": _matching(samples["voice"], samples["face"], gender, k, n_tuples, constrained, rng),
+            "fv": _matching(samples["face"], samples["voice"], gender, k, n_tuples, constrained, rng),
+        } for k in ks}
+    return out
+
+
+def summary(p: Plan, n_tuples: int = 4000) -> dict:
+    """The calibration.json content: knobs, split counts and matching bounds."""
+    counts = {}
+    for split, g in p.identities.groupby("split"):
+        counts[split] = {"identities": len(g), "male": int((g.gender == "m").sum()),
+                         "female": int((g.gender == "f").sum()),
+                         "voices": int(p.voices.voice_id.isin(g.voice_id).sum()),
+                         "faces": int(p.faces.voice_id.isin(g.voice_id).sum())}
+    return {"format": FORMAT, "knobs": p.knobs, "splits": counts,
+            "matching": calibrate(p, n_tuples), "tuples": n_tuples,
+            "oracle": "nearest candidate in standardised realised shared traits "
+                      f"{list(SHARED)}, same gender"}
+
+
+# ----------------------------------------------------------------------------- writing
+
+def _render_identity(task: tuple) -> int:
+    """Render and write every clip and frame of one identity (a worker task)."""
+    root, ident, voices, faces, k = task
+    n = int(round(k["clip_seconds"] * synth_voice.SR))
+    seed, j = k["seed"], ident["j"]
+    for rec in voices:
+        y = synth_voice.render_voice({**ident, **rec}, n,
+                                     rng_for(seed, j, "voice", 0, rec["clip"], rec["session_index"]),
+                                     rng_for(seed, j, "voice", 1, rec["session_index"]))
+        path = root / rec["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, y, synth_voice.SR, subtype="PCM_16", format="WAV")
+    for rec in faces:
+        img = synth_face.render_face({**ident, **rec}, k["image_size"],
+                                     rng_for(seed, j, "face", 0, rec["frame"]),
+                                     rng_for(seed, j, "face", 1, rec["session_index"]))
+        path = root / rec["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path, format="JPEG", quality=int(rec["quality"]), subsampling=2, optimize=False,
+                 progressive=False)
+    return len(voices) + len(faces)
+
+
+def _tasks(root: Path, p: Plan):
+    voices = dict(list(p.voices.groupby("voice_id", sort=True)))
+    faces = dict(list(p.faces.groupby("voice_id", sort=True)))
+    for ident in p.identities.to_dict("records"):
+        yield (root, ident, voices[ident["voice_id"]].to_dict("records"),
+               faces[ident["voice_id"]].to_dict("records"), p.knobs)
+
+
+def _prepare(root: Path, overwrite: bool) -> None:
+    ours = [root / n for n in OUTPUTS]
+    present = [q for q in ours if q.exists()]
+    if present and not overwrite:
+        raise FileExistsError(f"{root} already holds a benchmark ({present[0].name}); pass overwrite=True "
+                              "(--overwrite) to replace it")
+    for q in present:
+        shutil.rmtree(q) if q.is_dir() else q.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def _write_tables(root: Path, p: Plan, calibration: dict) -> None:
+    ids = p.identities
+    meta = pd.DataFrame(dict(zip(META_COLUMNS, (ids.voice_id, ids.face_id, ids.gender,
+                                                ids.nationality, ids.set))))
+    meta.to_csv(root / "meta.csv", index=False)
+    ids.to_csv(root / "traits.csv", index=False, float_format="%.6f")
+    keys = ids.set_index("voice_id")[["face_id", "split", "gender", "nationality"]]
+    samples = pd.concat([p.voices.assign(modality="voice"), p.faces.assign(modality="face")],
+                        ignore_index=True)
+    samples = samples.rename(columns={"voice_id": "identity"}).join(keys, on="identity")
+    first = ["path", "modality", "identity", "face_id", "split", "gender", "nationality", "session"]
+    samples = samples[first + [c for c in samples.columns if c not in first]]
+    samples.to_csv(root / "samples.csv", index=False, float_format="%.6g")
+    (root / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
+
+
+def generate(out_dir, *,
+             n_identities: int = DEFAULTS["n_identities"],
+             voices_per_identity: int = DEFAULTS["voices_per_identity"],
+             faces_per_identity: int = DEFAULTS["faces_per_identity"],
+             sessions: int = DEFAULTS["sessions"],
+             image_size: int = DEFAULTS["image_size"],
+             clip_seconds: float = DEFAULTS["clip_seconds"],
+             shared_strength: float = DEFAULTS["shared_strength"],
+             nuisance: float = DEFAULTS["nuisance"],
+             seed: int = DEFAULTS["seed"],
+             val_fraction: float = DEFAULTS["val_fraction"],
+             test_fraction: float = DEFAULTS["test_fraction"],
+             workers: int = 1, progress: bool = False, overwrite: bool = False) -> dict:
+    """Write the benchmark tree to ``out_dir``; returns the calibration (also calibration.json).
+
+    The knobs are those of ``DEFAULTS`` (``generate(out, **SMOKE)`` for the tiny preset; their
+    meaning is in ``_HELP`` and ``python -m dsanet generate --help``). ``workers`` > 1 renders
+    identities in parallel processes; the tree is byte-identical for any number of workers.
+    An ``out_dir`` that already holds a benchmark is replaced only with ``overwrite=True``.
+    """
+    knobs = dict(n_identities=n_identities, voices_per_identity=voices_per_identity,
+                 faces_per_identity=faces_per_identity, sessions=sessions, image_size=image_size,
+                 clip_seconds=clip_seconds, shared_strength=shared_strength, nuisance=nuisance,
+                 seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    root = Path(out_dir)
+    p = plan(**knobs)
+    _prepare(root, overwrite)
+    tasks = _tasks(root, p)
+    if workers > 1:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with multiprocessing.get_context(method).Pool(workers) as pool:
+            done = pool.imap_unordered(_render_identity, tasks)
+            _drain(done, len(p.identities), progress)
+    else:
+        _drain(map(_render_identity, tasks), len(p.identities), progress)
+    calibration = summary(p)
+    _write_tables(root, p, calibration)
+    return calibration
+
+
+def _drain(results, total: int, progress: bool) -> None:
+    if progress:
+        from tqdm import tqdm
+        results = tqdm(results, total=total, desc="identities", unit="id")
+    for _ in results:
+        pass
+
+
+# ----------------------------------------------------------------------------- command line
+
+def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``python -m dsanet generate``; a knob left out comes from --preset."""
+    parser.add_argument("--out", default="data/benchmark",
+                        help="output directory of the tree (the smoke profile reads data/smoke)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                        help="starting values of the knobs: 'default' (training in minutes on CPU) "
+                             "or 'smoke' (tests, seconds)")
+    for name, value in DEFAULTS.items():
+        smoke = f"; smoke: {SMOKE[name]}" if name in SMOKE else ""
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(value),
+                            default=argparse.SUPPRESS, help=f"{_HELP[name]} (default: {value:g}{smoke})")
+    parser.add_argument("--workers", type=int, default=1, help="parallel rendering processes")
+    parser.add_argument("--overwrite", action="store_true", help="replace a benchmark already in --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """Generate the tree, then print the calibration (as written to calibration.json)."""
+    knobs = {**PRESETS[args.preset], **{k: getattr(args, k) for k in DEFAULTS if hasattr(args, k)}}
+    start = time.perf_counter()
+    calibration = generate(args.out, workers=args.workers, progress=not args.quiet,
+                           overwrite=args.overwrite, **knobs)
+    print(json.dumps(calibration, indent=2))
+    print(f"wrote {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+add_arguments, run = add_generate_arguments, run_generate

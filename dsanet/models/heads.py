@@ -1,0 +1,46 @@
+"""Classifier heads: k-way matching (eqs. 14-16 take its logits) and retrieval's C_R (eq. 26)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+class MatchingClassifier(nn.Module):
+    """Tuple (anchor, k candidates) -> k matching logits m_j (eq. 15).
+
+    The (k+1)*D concatenation, anchor first, goes through dropout -> spectral-norm
+    Linear((k+1)*D, k) -> BatchNorm1d(k), as in the published script (Sec. IV-A: "(k+1)*128
+    ... classified as k-dimensional output").
+    """
+
+    def __init__(self, k: int, embed_dim: int, dropout: float = 0.1, spectral: bool = True):
+        super().__init__()
+        if k < 2:
+            raise ValueError(f"dsanet/models/heads.py: matching needs k >= 2 candidates, got {k}")
+        self.k, self.embed_dim = k, embed_dim
+        linear = nn.Linear((k + 1) * embed_dim, k)
+        self.net = nn.Sequential(nn.Dropout(dropout), spectral_norm(linear) if spectral else linear,
+                                 nn.BatchNorm1d(k))
+
+    def forward(self, anchor: Tensor, cands: Tensor) -> Tensor:
+        B, D = anchor.shape
+        if cands.shape != (B, self.k, self.embed_dim) or D != self.embed_dim:
+            raise ValueError(f"dsanet/models/heads.py: MatchingClassifier(k={self.k}, D={self.embed_dim}) "
+                             f"got anchor {tuple(anchor.shape)} and candidates {tuple(cands.shape)}")
+        return self.net(torch.cat([anchor, cands.flatten(1)], dim=1))  # (B, (k+1)*D) -> (B, k)
+
+
+class RetrievalClassifier(nn.Module):
+    """C_R of eq. (26): an embedding difference h_i0 - h_ij (..., D) -> one match logit (...)."""
+
+    def __init__(self, embed_dim: int):
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.linear = nn.Linear(embed_dim, 1)
+
+    def forward(self, diff: Tensor) -> Tensor:
+        if diff.shape[-1] != self.embed_dim:
+            raise ValueError(f"dsanet/models/heads.py: RetrievalClassifier expects (..., {self.embed_dim}), "
+                             f"got {tuple(diff.shape)}")
+        return self.linear(diff).squeeze(-1)
