@@ -43,6 +43,7 @@ class Config:
     hidden_dim: int = 256              # generator FC 4608 -> 256 -> 128
     embed_dim: int = 128
     dropout: float = 0.1
+    head: str = "concat"               # matching classifier: "concat" (paper) | "pairwise" (option)
 
     # ---------------------------------------------------------------- DEM, eqs. (1)-(9)
     structure: str = "sas"             # "gan": one adversarial stream | "sas": siamese (Table VII)

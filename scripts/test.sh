@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
-export DSANET_PROFILE=smoke MPLBACKEND=Agg PYTHONHASHSEED=0
+export DSANET_PROFILE=smoke MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS=1
 .venv/bin/python -m pytest tests "$@"
 if ls notebooks/*.ipynb >/dev/null 2>&1; then
   .venv/bin/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks "$@"

@@ -216,3 +216,23 @@ def test_forward_tuples_cuda_bf16(backbone, k):
     loss.backward()
     assert out.h.shape == (2, 3, k + 1, 128) and out.logits.shape == (2, 3, k)
     assert all(torch.isfinite(p.grad).all() for p in model.generator.parameters() if p.grad is not None)
+
+
+def test_pairwise_head_scores_each_candidate_by_its_difference_to_the_anchor():
+    """head="pairwise": logit_j = w . (h_0 - h_j)^2 + b, equivariant to candidate order."""
+    from dsanet.models.heads import MatchingClassifier
+
+    torch.manual_seed(0)
+    a, other = torch.randn(1, 8), torch.randn(1, 8)
+    first = torch.stack([a, other], dim=1)     # (1, 2, 8): candidate 0 is the anchor itself
+    second = torch.stack([other, a], dim=1)    # candidate 1 is the anchor itself
+    pair = MatchingClassifier(2, 8, dropout=0.0, spectral=False, head="pairwise").eval()
+    with torch.no_grad():
+        pair.net[1].weight.fill_(-1.0)         # logit_j = -||a - c_j||^2 + b
+        s1, s2 = pair(a, first), pair(a, second)
+    assert s1.argmax(1).item() == 0 and s2.argmax(1).item() == 1
+    expected = -(a - other).square().sum()
+    assert torch.allclose(s1[0, 1] - s1[0, 0], expected, atol=1e-5)
+
+    with pytest.raises(ValueError, match="head"):
+        MatchingClassifier(2, 8, head="mlp")

@@ -45,7 +45,7 @@ class DSANet(nn.Module):
         self.dem = DEM(cfg)
         self.generator = Generator(cfg)
         self.discriminator = Discriminator(cfg)
-        self.classifier = MatchingClassifier(cfg.k, cfg.embed_dim, cfg.dropout)
+        self.classifier = MatchingClassifier(cfg.k, cfg.embed_dim, cfg.dropout, head=cfg.head)
         self.retrieval_head = RetrievalClassifier(cfg.embed_dim)
         self.centres: nn.Parameter | None = None
 

@@ -9,16 +9,30 @@ from torch.nn.utils.parametrizations import spectral_norm
 class MatchingClassifier(nn.Module):
     """Tuple (anchor, k candidates) -> k matching logits m_j (eq. 15).
 
-    The (k+1)*D concatenation, anchor first, goes through dropout -> spectral-norm
-    Linear((k+1)*D, k) -> BatchNorm1d(k), as in the published script (Sec. IV-A: "(k+1)*128
-    ... classified as k-dimensional output").
+    ``head="concat"`` (paper and published script, Sec. IV-A: "(k+1)*128 ... classified as
+    k-dimensional output"): the (k+1)*D concatenation, anchor first, goes through dropout ->
+    spectral-norm Linear((k+1)*D, k) -> BatchNorm1d(k). Being linear in the concatenation, its
+    logit differences cannot depend on anchor-candidate *interactions*, so on tuples whose
+    candidate order is random it stays at chance (see docs/fidelity.md).
+
+    ``head="pairwise"`` (our named option): one shared spectral-norm Linear(D, 1) on the squared
+    difference (h_0 - h_j)^2 of the anchor and each candidate - the matching analogue of the
+    retrieval head C_R on embedding differences, eq. (26). It is equivariant to candidate order
+    and works for any k.
     """
 
-    def __init__(self, k: int, embed_dim: int, dropout: float = 0.1, spectral: bool = True):
+    def __init__(self, k: int, embed_dim: int, dropout: float = 0.1, spectral: bool = True,
+                 head: str = "concat"):
         super().__init__()
         if k < 2:
             raise ValueError(f"dsanet/models/heads.py: matching needs k >= 2 candidates, got {k}")
-        self.k, self.embed_dim = k, embed_dim
+        if head not in ("concat", "pairwise"):
+            raise ValueError(f"dsanet/models/heads.py: head must be 'concat' or 'pairwise', got {head!r}")
+        self.k, self.embed_dim, self.head = k, embed_dim, head
+        if head == "pairwise":
+            linear = nn.Linear(embed_dim, 1)
+            self.net = nn.Sequential(nn.Dropout(dropout), spectral_norm(linear) if spectral else linear)
+            return
         linear = nn.Linear((k + 1) * embed_dim, k)
         self.net = nn.Sequential(nn.Dropout(dropout), spectral_norm(linear) if spectral else linear,
                                  nn.BatchNorm1d(k))
@@ -28,6 +42,8 @@ class MatchingClassifier(nn.Module):
         if cands.shape != (B, self.k, self.embed_dim) or D != self.embed_dim:
             raise ValueError(f"dsanet/models/heads.py: MatchingClassifier(k={self.k}, D={self.embed_dim}) "
                              f"got anchor {tuple(anchor.shape)} and candidates {tuple(cands.shape)}")
+        if self.head == "pairwise":
+            return self.net((anchor[:, None, :] - cands).square()).squeeze(-1)  # (B, k, D) -> (B, k)
         return self.net(torch.cat([anchor, cands.flatten(1)], dim=1))  # (B, (k+1)*D) -> (B, k)
 
 

@@ -1,0 +1,109 @@
+"""The committed notebooks are clean, parameterised and exactly what scripts/make_notebooks.py writes;
+the reproduction runner finds them and gathers reports/README.md."""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NAMES = ["00_data", "01_dem_walkthrough", "02_sas_training", "03_amce_analysis", "04_ablations",
+         "05_feature_plots", "06_matching_retrieval"]
+FLAT = (ast.Constant, ast.Name, ast.Attribute, ast.Call, ast.UnaryOp)   # scalars, os.environ.get
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_the_seven_notebooks_are_there():
+    assert [p.stem for p in NOTEBOOKS] == NAMES
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_outputs_no_counts_kernel_python3(path):
+    nb = _read(path)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+        assert not {"collapsed", "scrolled", "ExecuteTime", "execution"} & set(cell.metadata)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_title_then_a_flat_parameters_cell(path):
+    nb = _read(path)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"# {path.stem[:2]} ")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0] is code[0], "the first code cell is the parameters cell"
+    tree = ast.parse(tagged[0].source)
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            continue
+        assert isinstance(node, ast.Assign) and isinstance(node.value, FLAT), ast.dump(node)[:80]
+        names |= {t.id for t in node.targets}
+    assert {"profile", "data_root", "device", "seed", "threads", "out_dir"} <= names
+    assert 'os.environ.get("DSANET_PROFILE", "quick")' in tagged[0].source
+
+
+def test_notebooks_are_what_the_generator_writes():
+    script = ROOT / "scripts" / "make_notebooks.py"
+    spec = importlib.util.spec_from_file_location("make_notebooks", script)
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert list(gen.NOTEBOOKS) == NAMES
+    for name in NAMES:
+        assert (ROOT / "notebooks" / f"{name}.ipynb").read_text() == gen.render(name), \
+            f"{name}: run scripts/make_notebooks.py"
+
+
+# ----------------------------------------------------------------------------- reproduce
+
+def test_find_notebooks_and_only(tmp_path):
+    from dsanet.reproduce import find_notebooks
+
+    for name in ("00_a.ipynb", "04_b.ipynb", "notes.ipynb"):
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in find_notebooks(tmp_path)] == ["00_a.ipynb", "04_b.ipynb"]
+    assert [p.name for p in find_notebooks(tmp_path, "4")] == ["04_b.ipynb"]
+    with pytest.raises(SystemExit, match="07"):
+        find_notebooks(tmp_path, "00,07")
+
+
+def test_setup_keeps_smoke_out_of_reports(tmp_path, monkeypatch):
+    from dsanet.reproduce import SMOKE_OUT, setup
+
+    monkeypatch.chdir(tmp_path)
+    ctx = setup("smoke", chdir=False, runs_dir=str(tmp_path / "runs"))
+    assert ctx.out == Path(SMOKE_OUT) and ctx.smoke and "reports" not in ctx.out.parts
+    assert setup("quick", chdir=False, runs_dir=str(tmp_path / "runs")).out == Path("reports")
+
+
+def test_readme_gathers_tables_in_order(tmp_path):
+    from dsanet.reproduce import write_readme
+
+    (tmp_path / "tables").mkdir()
+    for name in ("XII", "IV", "II"):
+        (tmp_path / "tables" / f"table_{name}.md").write_text(f"### Table {name}: t\n")
+    (tmp_path / "run_info.json").write_text(json.dumps({
+        "profile": "quick", "total_wall_s": 12.0, "versions": {"torch": "9"}, "device": {},
+        "notebooks": [{"notebook": "00_data.ipynb", "status": "ok", "wall_s": 3.0}]}))
+    text = write_readme(tmp_path).read_text()
+    assert text.index("Table II:") < text.index("Table IV:") < text.index("Table XII:")
+    assert "| [00_data.ipynb](00_data.ipynb) | ok | 3.0 |" in text and "torch 9" in text
+
+
+def test_parse_params():
+    from dsanet.reproduce import _parse_params
+
+    assert _parse_params(["seeds=3", "scorer=classifier", "x=0.5"]) == \
+        {"seeds": 3, "scorer": "classifier", "x": 0.5}
+    with pytest.raises(SystemExit):
+        _parse_params(["seeds"])
