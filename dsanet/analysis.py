@@ -28,20 +28,38 @@ EMBEDDED = {"smoke": "smoke", "quick": "default"}   # profile -> synthetic.PRESE
 
 def ensure_data(cfg: Config) -> Path:
     """The data root of ``cfg``. For the smoke / quick profiles the embedded benchmark is generated
-    there (the profile's preset, seed 0) when the folder holds no meta table yet; other data must
-    exist."""
+    there (the profile's preset, seed 0) when the folder holds no meta table yet, or regenerated
+    when its calibration.json records other knobs than the preset's (a tree written by an older
+    version of the generator); other data must exist."""
     root = Path(cfg.data_root)
-    if (root / "meta.csv").exists() or cfg.meta or (root.exists() and any(root.glob("*.csv"))):
+    stale = cfg.profile in EMBEDDED and _stale_benchmark(root, EMBEDDED[cfg.profile])
+    if not stale and ((root / "meta.csv").exists() or cfg.meta
+                      or (root.exists() and any(root.glob("*.csv")))):
         return root
     if cfg.profile not in EMBEDDED:
         raise FileNotFoundError(f"{root}: no data (a tree with voices/, faces/ and a meta CSV); "
                                 f"the {cfg.profile!r} profile does not generate any")
     from .data import synthetic
 
+    if stale:
+        print(f"{root}: the embedded benchmark there was made with other knobs than the "
+              f"{EMBEDDED[cfg.profile]!r} preset; regenerating it")
     workers = 1 if cfg.profile == "smoke" else min(4, os.cpu_count() or 1)   # byte-identical for any
     synthetic.generate(root, **synthetic.PRESETS[EMBEDDED[cfg.profile]], overwrite=root.exists(),
                        workers=workers)
     return root
+
+
+def _stale_benchmark(root: Path, preset: str) -> bool:
+    """True when ``root`` holds an embedded benchmark whose knobs differ from ``preset``'s."""
+    from .data import synthetic
+
+    path = root / "calibration.json"
+    if not path.exists():
+        return False
+    want = dict(synthetic.DEFAULTS, **synthetic.PRESETS[preset])
+    have = json.loads(path.read_text()).get("knobs", {})
+    return have != want
 
 
 def trait_frame(root) -> pd.DataFrame:
@@ -201,8 +219,7 @@ def headline_by_scorer(metrics: pd.DataFrame) -> pd.DataFrame:
     "classifier"); a k the classifier was not trained for falls back to the distance."""
     from .engine.evaluate import headline
 
-    rows = [headline(metrics[metrics["scorer"] == "distance"]),
-            headline(metrics)]                                  # headline prefers the classifier
+    rows = [headline(metrics, scorer="distance"), headline(metrics, scorer="classifier")]
     out = pd.concat(rows, ignore_index=True)
     out.index = ["ours (distance)", "ours (classifier)"]
     return out

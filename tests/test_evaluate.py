@@ -229,6 +229,21 @@ def test_evaluate_tidy_table_and_headline():
     assert ev.as_percent(df)["value"].max() == pytest.approx(100.0)
 
 
+def test_headline_scorer_choice_and_fallback():
+    rows = [("matching", "V-F", "U", 2, "classifier", "acc", 0.5),
+            ("matching", "V-F", "U", 2, "distance", "acc", 0.8),
+            ("matching", "V-F", "U", 10, "distance", "acc", 0.3),
+            ("retrieval", "V-F", "-", None, "distance", "map", 0.1)]
+    df = pd.DataFrame(rows, columns=["task", "direction", "protocol", "k", "scorer", "metric", "value"])
+    assert ev.headline(df).loc[0, "vf"] == pytest.approx(80.0)                  # distance by default
+    assert ev.headline(df, scorer="classifier").loc[0, "vf"] == pytest.approx(50.0)
+    assert ev.headline(df, scorer=None).loc[0, "vf"] == pytest.approx(50.0)     # prefer classifier
+    # no classifier at k = 10: falls back to the distance; F-V absent: NaN
+    assert ev.headline(df, scorer="classifier").loc[0, "vf10"] == pytest.approx(30.0)
+    assert np.isnan(ev.headline(df).loc[0, "fv"])
+    assert ev.headline(df).loc[0, "map_vf"] == pytest.approx(10.0)
+
+
 def test_evaluate_with_given_protocols_and_no_gender():
     emb = perfect_embeddings()
     emb.voice_gender = emb.face_gender = None

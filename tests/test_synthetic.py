@@ -175,7 +175,7 @@ def test_calibration_orders_oracle_gender_only_chance():
         cell = cal["unconstrained"]["k2"][d]
         assert cell["gender_only"] == pytest.approx(expected_gender_only_k2(genders), abs=0.025)
         assert cell["oracle"] > cell["gender_only"] + 0.08 and cell["gender_only"] > cell["chance"] + 0.2
-        assert 0.82 < cell["oracle"] < 0.97
+        assert 0.82 < cell["oracle"] < 0.99                 # informative, not perfect
         ten = cal["unconstrained"]["k10"][d]
         assert ten["oracle"] > ten["gender_only"] > ten["chance"] == 0.1
         assert cal["gender"]["k2"][d]["oracle"] > 0.6 and cal["gender"]["k2"][d]["gender_only"] == 0.5
@@ -263,3 +263,19 @@ def test_cli_help_names_every_knob_and_runs_the_smoke_preset(tmp_path, capsys):
     calibration = json.loads(printed[:printed.rindex("}") + 1])
     assert calibration["knobs"]["n_identities"] == 8 and calibration["knobs"]["image_size"] == 32
     assert len(pd.read_csv(tmp_path / "meta.csv")) == 8
+
+
+def test_stale_embedded_tree_is_detected(tmp_path):
+    """A tree written with other knobs than the profile's preset is regenerated, not reused."""
+    import json
+
+    from dsanet import analysis
+    from dsanet.data.synthetic import DEFAULTS, PRESETS
+
+    assert not analysis._stale_benchmark(tmp_path, "smoke")           # no calibration.json: not ours
+    want = dict(DEFAULTS, **PRESETS["smoke"])
+    (tmp_path / "calibration.json").write_text(json.dumps({"knobs": want}))
+    assert not analysis._stale_benchmark(tmp_path, "smoke")
+    assert analysis._stale_benchmark(tmp_path, "default")              # smoke knobs, default wanted
+    (tmp_path / "calibration.json").write_text(json.dumps({"knobs": dict(want, shared_strength=0.8)}))
+    assert analysis._stale_benchmark(tmp_path, "smoke")

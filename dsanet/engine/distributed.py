@@ -55,7 +55,9 @@ def env_info() -> DistInfo:
 def init(device: torch.device) -> tuple[DistInfo, torch.device]:
     """Join the process group when launched by ``torchrun``; the device of this rank.
 
-    On CUDA each rank takes ``cuda:LOCAL_RANK``. Already-initialised groups are reused.
+    On CUDA each rank takes ``cuda:LOCAL_RANK``. Already-initialised groups are reused. The
+    collective timeout is 2 hours because rank 0 decodes the caches while the others wait at a
+    barrier; for the full VoxCeleb1 build the caches first with a single process.
     """
     info = env_info()
     if not info.enabled:
@@ -65,7 +67,7 @@ def init(device: torch.device) -> tuple[DistInfo, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
+        dist.init_process_group(backend, timeout=datetime.timedelta(hours=2))
     return info, device
 
 

@@ -541,24 +541,33 @@ def as_percent(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _pick(df: pd.DataFrame, **where) -> float:
+def _pick(df: pd.DataFrame, scorer: str | None, **where) -> float:
     sel = df
     for col, v in where.items():
         sel = sel[sel[col] == v]
     if sel.empty:
         return float("nan")
+    if scorer is not None:   # the named scorer, or the distance where it was not evaluated
+        best = sel[sel["scorer"] == scorer]
+        sel = best if len(best) else sel[sel["scorer"] == "distance"]
+        return float(sel["value"].iloc[0]) * 100 if len(sel) else float("nan")
     best = sel[sel["scorer"] == "classifier"]
     return float((best if len(best) else sel)["value"].iloc[0]) * 100
 
 
-def headline(df: pd.DataFrame, protocol: str = "U") -> pd.DataFrame:
+def headline(df: pd.DataFrame, protocol: str = "U", scorer: str | None = "distance") -> pd.DataFrame:
     """The Table IV row, in percent: binary vf/fv, 10-way vf10/fv10, retrieval map_vf/map_fv.
 
-    Matching cells prefer the classifier scorer where it was evaluated; missing cells are NaN.
+    Matching cells come from ``scorer`` ("distance" by default, "classifier", or ``None`` to
+    prefer the classifier wherever it was evaluated); a cell the scorer did not evaluate (the
+    classifier at a k it was not trained for) falls back to the distance. The default is the
+    distance because the paper's concatenation head is linear in the (k+1) embeddings and stays
+    at chance on shuffled candidates (docs/fidelity.md, "classifier finding"); pass
+    ``scorer="classifier"`` for the paper's read-out. Missing cells are NaN.
     """
     m = df[(df["task"] == "matching") & (df["protocol"] == protocol) & (df["metric"] == "acc")]
     r = df[(df["task"] == "retrieval") & (df["metric"] == "map")]
-    row = {f"{d.lower()}{'' if k == 2 else k}": _pick(m, direction=lab, k=k)
+    row = {f"{d.lower()}{'' if k == 2 else k}": _pick(m, scorer, direction=lab, k=k)
            for k in (2, 10) for d, lab in (("VF", "V-F"), ("FV", "F-V"))}
-    row.update({f"map_{d}": _pick(r, direction=LABELS[d]) for d in ("vf", "fv")})
+    row.update({f"map_{d}": _pick(r, None, direction=LABELS[d]) for d in ("vf", "fv")})
     return pd.DataFrame([row])

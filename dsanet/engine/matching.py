@@ -8,8 +8,10 @@ because every term is a per-tuple mean. Each half is one ``forward_tuples`` call
 call per modality).
 
 Validation (model selection) is binary matching (k = 2, unconstrained "U" lists) in both
-directions on fixed tuples of the validation split; the score is the mean of the two accuracies,
-using the matching classifier when it scores k = 2 and the embedding distance otherwise.
+directions on fixed tuples of the validation split; the score is the mean of the two accuracies
+with the embedding-distance scorer. Not the classifier: the paper's concatenation head is linear
+in the (k+1) embeddings and cannot rank candidates by their relation to the anchor (at chance on
+shuffled candidates, docs/fidelity.md), so selecting on it would pick a random checkpoint.
 """
 from __future__ import annotations
 

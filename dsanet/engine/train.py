@@ -14,9 +14,10 @@ Each iteration (one "step"):
    (``requires_grad`` off, so it gets no gradient), everything else steps; the global gradient
    norm is clipped to ``cfg.grad_clip`` (``None``: off) before the step.
 
-Reusing the step-1 forward for both updates is the usual alternating GAN update: the published
-script also freezes the generator side for the discriminator step, so its discriminator sees the
-same (pre-update) embeddings.
+Reusing the step-1 forward for both updates costs one forward instead of two and changes
+nothing but the random draws: the generator side does not move during the discriminator step
+(the published script freezes it there), so a second forward would compute the same embeddings
+up to new dropout masks and DEM blocks.
 
 Runs: per-step loss terms are written into a device buffer and read back every
 ``cfg.log_every`` steps (and before evaluating or saving), so a step never waits on the host; the
@@ -57,8 +58,8 @@ log = logging.getLogger(__name__)
 
 TERMS = ("total", "adversarial", "metric", "cls", "disc", "disc_acc", "grad_norm")
 GUARDED = ("adversarial", "metric", "cls", "disc", "total", "grad_norm")  # checked in this order
-# fields that may differ between a run and its resumption (paths and where it runs)
 EVAL_SEED = 0  # evaluation lists and bootstrap do not depend on the training seed
+# fields that may differ between a run and its resumption (paths and where it runs)
 RESUMABLE_CHANGES = {"device", "num_workers", "data_root", "meta", "voice_root", "face_root",
                      "cache_dir", "name"}
 
@@ -128,7 +129,7 @@ def build_model(cfg: Config, task, device: torch.device) -> nn.Module:
     for m in task.unused_modules(model):
         m.requires_grad_(False)
     model = model.to(device)
-    if device.type == "cuda":  # channels-last convolutions for the backbones (bf16 tensor cores)
+    if device.type == "cuda":  # NHWC weights: cuDNN runs the backbones channels-last (input converted once)
         model.face_backbone.to(memory_format=torch.channels_last)
         model.voice_backbone.to(memory_format=torch.channels_last)
     return model
@@ -396,7 +397,7 @@ class Trainer:
         check_resumable(Config.from_dict(state["config"]), self.cfg, path)
         self.model.load_state_dict(state["model"])
         self.stepper.load_state(state)
-        if self.info.is_main:  # other ranks keep their own (rank-seeded) DEM / dropout streams
+        if self.info.is_main:  # other ranks: the shared sampling streams; DEM restarts from its seed
             ckpt.set_rng_state(state["rng"], self.generators)
         else:
             ckpt.set_rng_state(state["rng"], {k: self.generators[k] for k in ("sampler", "batch")})
@@ -471,7 +472,7 @@ def train(cfg: Config, out_dir, resume: bool = True, progress: bool = True,
     go on). ``on_step(step)`` is called after every step (tests use it to simulate a crash).
     Returns test metrics (``None`` until the run is complete, and on ranks other than 0).
     """
-    trainer = Trainer(cfg, out_dir, progress=progress)
+    trainer = Trainer(cfg, out_dir, progress=progress and cfg.profile != "smoke")
     if resume:
         trainer.resume()
     elif trainer.info.is_main:
