@@ -25,15 +25,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dsanet.config import paper, quick
+from _common import SIZES, timed  # benchmarks/_common.py (the script's folder is on sys.path)
 from dsanet.data.cache import build_cache
 from dsanet.data.frontends import Spectrogram, face_transform, load_face, load_wav
 from dsanet.data.layout import load_index
 from dsanet.engine.device import place_cached, resolve_device, to_device
 from dsanet.engine.matching import MatchingTask
 from dsanet.engine.train import Stepper, build_model, set_train_mode
-
-SIZES = {"small": quick, "paper": paper}
 
 
 class RawItems(Dataset):
@@ -69,17 +67,6 @@ def raw_items(task: MatchingTask, cached, rng, n_batches: int) -> list[tuple[str
                 root = index.voice_path if mod == "voice" else index.face_path
                 out += [(mod, root(p)) for p in table.path.to_numpy()[items]]
     return out
-
-
-def timed(fn, n: int, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t = time.perf_counter()
-    for _ in range(n):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - t) / n
 
 
 def data_root(arg: str | None) -> Path:

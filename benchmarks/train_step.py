@@ -13,16 +13,13 @@ backbones / step is the share of the step spent in the backbones (target on a GP
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
-from dsanet.config import paper, quick
+from _common import SIZES, timed  # benchmarks/_common.py (the script's folder is on sys.path)
 from dsanet.engine.device import autocast, resolve_device
 from dsanet.engine.matching import MatchingTask
 from dsanet.engine.train import Stepper, build_model, set_train_mode
-
-SIZES = {"small": quick, "paper": paper}
 
 
 def random_parts(cfg, device) -> list:
@@ -48,18 +45,6 @@ def backbones_step(model, parts, cfg, device) -> None:
                             else (model.face_backbone, model.voice_backbone))
             loss = loss + a_net(anchor).float().mean() + c_net(cands.flatten(0, 1)).float().mean()
     loss.backward()
-
-
-def timed(fn, n: int, device) -> float:
-    """Seconds per call of ``fn`` over ``n`` calls (CUDA synchronised at both ends)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t = time.perf_counter()
-    for _ in range(n):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - t) / n
 
 
 def main(argv=None) -> None:
@@ -92,7 +77,8 @@ def main(argv=None) -> None:
         backbones_step(model, parts, cfg, device)
 
     for fn in (full, backbones):
-        timed(fn, args.warmup, device)
+        if args.warmup > 0:
+            timed(fn, args.warmup, device)
     t_step, t_back = timed(full, args.steps, device), timed(backbones, args.steps, device)
     items = cfg.batch_size * (cfg.k + 1)
     print(f"device {device} ({torch.get_num_threads()} CPU threads), size {args.size} "

@@ -193,7 +193,8 @@ def dropout_rates(df: pd.DataFrame) -> plt.Figure:
 
 def training_curves(history: pd.DataFrame, panels: dict, x: str = "step",
                     smooth: int = 1) -> plt.Figure:
-    """One panel per title -> list of history columns (missing columns skipped), rolling mean."""
+    """One panel per title -> list of history columns (missing columns skipped). Per-step columns
+    are shown as a rolling mean over ``smooth`` steps; sparse ones (validation) as measured."""
     panels = {t: [c for c in cols if c in history.columns and history[c].notna().any()]
               for t, cols in panels.items()}
     panels = {t: cols for t, cols in panels.items() if cols}
@@ -203,7 +204,8 @@ def training_curves(history: pd.DataFrame, panels: dict, x: str = "step",
     for ax, (title, cols) in zip(axes.ravel(), panels.items()):
         for c in cols:
             h = history[[x, c]].dropna()                       # validation columns are sparse
-            y = h[c].rolling(smooth, min_periods=1).mean() if smooth > 1 else h[c]
+            dense = len(h) > len(history) // 2
+            y = h[c].rolling(smooth, min_periods=1).mean() if smooth > 1 and dense else h[c]
             ax.plot(h[x], y, label=c, linewidth=1.2, marker="o" if len(h) < 12 else None, markersize=3)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(x)

@@ -107,3 +107,21 @@ def test_parse_params():
         {"seeds": 3, "scorer": "classifier", "x": 0.5}
     with pytest.raises(SystemExit):
         _parse_params(["seeds"])
+
+
+def test_partial_rerun_keeps_the_full_runs_record(tmp_path):
+    from dsanet.reproduce import _merge_record
+
+    path = tmp_path / "run_info.json"
+    full = {"command": "python -m dsanet reproduce", "profile": "quick", "started": "T0",
+            "total_wall_s": 100.0, "notebooks": [{"notebook": "00_a.ipynb", "wall_s": 60.0},
+                                                 {"notebook": "01_b.ipynb", "wall_s": 40.0}]}
+    _merge_record(path, full)
+    part = {"command": "python -m dsanet reproduce --only 01", "profile": "quick", "started": "T1",
+            "total_wall_s": 5.0, "notebooks": [{"notebook": "01_b.ipynb", "wall_s": 4.0}]}
+    _merge_record(path, part)
+    rec = json.loads(path.read_text())
+    assert rec["started"] == "T0" and rec["command"] == "python -m dsanet reproduce"
+    assert rec["total_wall_s"] == 64.0                                   # 60 kept + 4 re-run
+    assert rec["rerun"] == {"command": "python -m dsanet reproduce --only 01", "started": "T1",
+                            "notebooks": ["01_b.ipynb"]}
