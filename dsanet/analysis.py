@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import Config
+from .config import Config, get_profile
 from .experiments import Run, cached_run, fmt_cell, read_cell
 
 LABELS = {"vf": "V-F", "fv": "F-V"}
@@ -29,10 +29,15 @@ EMBEDDED = {"smoke": "smoke", "quick": "default"}   # profile -> synthetic.PRESE
 def ensure_data(cfg: Config) -> Path:
     """The data root of ``cfg``. For the smoke / quick profiles the embedded benchmark is generated
     there (the profile's preset, seed 0) when the folder holds no meta table yet, or regenerated
-    when its calibration.json records other knobs than the preset's (a tree written by an older
-    version of the generator); other data must exist."""
+    when the profile's own folder holds a tree whose calibration.json records other knobs than the
+    preset's (written by an older version of the generator; a tree elsewhere is never replaced);
+    other data must exist."""
     root = Path(cfg.data_root)
     stale = cfg.profile in EMBEDDED and _stale_benchmark(root, EMBEDDED[cfg.profile])
+    if stale and root != Path(get_profile(cfg.profile).data_root):   # a tree of the user's: keep it
+        print(f"{root}: an embedded benchmark with other knobs than the {EMBEDDED[cfg.profile]!r} "
+              "preset; using it as it is (its calibration.json gives its own lines)")
+        stale = False
     if not stale and ((root / "meta.csv").exists() or cfg.meta
                       or (root.exists() and any(root.glob("*.csv")))):
         return root
