@@ -16,7 +16,6 @@ The cache path has to be well above the step for the trainer not to need loader 
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from _common import SIZES, timed  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import SIZES, parse, parser, timed  # benchmarks/_common.py (the script's folder is on sys.path)
 from dsanet.data.cache import build_cache
 from dsanet.data.frontends import Spectrogram, face_transform, load_face, load_wav
 from dsanet.data.layout import load_index
@@ -83,19 +82,13 @@ def data_root(arg: str | None) -> Path:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--size", choices=sorted(SIZES), default="small",
-                   help="small: quick profile inputs; paper: 224 x 224 faces, 224 x 125 spectrograms")
+    p = parser(__doc__)
     p.add_argument("--data", default=None, help="data root (default data/benchmark)")
     p.add_argument("--batches", type=int, default=20, help="timed batches from the cache")
     p.add_argument("--raw-batches", type=int, default=2, help="timed batches from raw files")
     p.add_argument("--steps", type=int, default=5, help="timed training steps")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for raw files")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse(p, argv)
     root = data_root(args.data)
     cfg = SIZES[args.size](device=args.device, data_root=str(root))
     device = resolve_device(cfg)

@@ -12,11 +12,10 @@ backbones / step is the share of the step spent in the backbones (target on a GP
 """
 from __future__ import annotations
 
-import argparse
 
 import torch
 
-from _common import SIZES, timed  # benchmarks/_common.py (the script's folder is on sys.path)
+from _common import SIZES, parse, parser, timed  # benchmarks/_common.py (the script's folder is on sys.path)
 from dsanet.engine.device import autocast, resolve_device
 from dsanet.engine.matching import MatchingTask
 from dsanet.engine.train import Stepper, build_model, set_train_mode
@@ -48,18 +47,11 @@ def backbones_step(model, parts, cfg, device) -> None:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--size", choices=sorted(SIZES), default="small",
-                   help="small: the quick profile (compact CNN, small inputs); paper: ResNet18, "
-                        "224 x 224 faces, 224 x 125 spectrograms")
+    p = parser(__doc__)
     p.add_argument("--batch-size", type=int, default=None, help="tuples per step (profile's default)")
     p.add_argument("--steps", type=int, default=10, help="timed iterations")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse(p, argv)
     cfg = SIZES[args.size](device=args.device)
     if args.batch_size:
         cfg = cfg.replace(batch_size=args.batch_size)
