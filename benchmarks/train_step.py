@@ -1,5 +1,9 @@
 """Time one whole DSANet training step against the two backbones' forward + backward alone.
 
+Both samplings are timed (``--sampling both``): "tuple" (every tuple draws its own k+1 items)
+and "batch" (B identities, each item computed once, tuples formed in the batch,
+:mod:`dsanet.data.sampling`); for each it prints tuples per second and backbone items per tuple.
+
 The whole step is what the trainer runs per iteration (:class:`dsanet.engine.train.Stepper`):
 generator-side forward (backbones, DEM streams, generator, classifier), the discriminator step on
 detached embeddings and the generator step (losses of eq. 24, backward, clipping, Adam). The
@@ -34,6 +38,33 @@ def random_parts(cfg, device) -> list:
     return parts
 
 
+def random_batch_parts(cfg, device) -> list:
+    """An in-batch step's part: B voices, B faces and 1:k tuples of each direction."""
+    import numpy as np
+
+    from dsanet.data.sampling import in_batch_tuples
+
+    B = cfg.batch_size
+    voice = torch.randn(B, 1, cfg.spec_bins, cfg.spec_frames, device=device)
+    face = torch.randn(B, 3, cfg.face_size, cfg.face_size, device=device)
+    rng = np.random.default_rng(0)
+    tuples, labels = {}, {}
+    for d in ("vf", "fv"):
+        a, c, y = in_batch_tuples(np.arange(B) % 2, cfg.k, cfg.tuples_per_anchor, False, rng)
+        tuples[d] = (torch.from_numpy(a).to(device), torch.from_numpy(c).to(device))
+        labels[d] = torch.from_numpy(y).to(device)
+    return [((voice, face, tuples), labels)]
+
+
+def batch_backbones_step(model, parts, cfg, device) -> None:
+    """Forward + backward of the two backbones alone on an in-batch step's items."""
+    model.zero_grad(set_to_none=True)
+    (voice, face, _), _ = parts[0]
+    with autocast(device, cfg.amp):
+        loss = model.voice_backbone(voice).float().mean() + model.face_backbone(face).float().mean()
+    loss.backward()
+
+
 def backbones_step(model, parts, cfg, device) -> None:
     """Forward + backward of the two backbones alone on the items of ``parts``."""
     model.zero_grad(set_to_none=True)
@@ -46,39 +77,62 @@ def backbones_step(model, parts, cfg, device) -> None:
     loss.backward()
 
 
+def measure(cfg, sampling: str, args, device) -> dict:
+    """Seconds per step of the whole step and of the backbones alone, tuples and items per step."""
+    from dsanet.engine.matching import InBatchMatchingTask
+
+    cfg = cfg.replace(sampling=sampling)
+    task = (InBatchMatchingTask if sampling == "batch" else MatchingTask)(cfg, None, device)
+    model = build_model(cfg, task, device)
+    stepper = Stepper(cfg, model, task, device)
+    set_train_mode(model, cfg.freeze_bn)
+    if sampling == "batch":
+        parts, back = random_batch_parts(cfg, device), batch_backbones_step
+        tuples, items = 2 * cfg.batch_size * cfg.tuples_per_anchor, 2 * cfg.batch_size
+    else:
+        parts, back = random_parts(cfg, device), backbones_step
+        tuples, items = cfg.batch_size, cfg.batch_size * (cfg.k + 1)
+
+    def full():
+        stepper.step(parts)
+
+    def backbones():
+        back(model, parts, cfg, device)
+
+    for fn in (full, backbones):
+        if args.warmup > 0:
+            timed(fn, args.warmup, device)
+    t_step, t_back = timed(full, args.steps, device), timed(backbones, args.steps, device)
+    return {"step": t_step, "back": t_back, "tuples": tuples, "items": items}
+
+
 def main(argv=None) -> None:
     p = parser(__doc__)
-    p.add_argument("--batch-size", type=int, default=None, help="tuples per step (profile's default)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="tuples (tuple sampling) or identities (batch sampling) per step")
+    p.add_argument("--k", type=int, default=None, help="candidates per tuple (profile's default)")
+    p.add_argument("--sampling", choices=["tuple", "batch", "both"], default="both")
     p.add_argument("--steps", type=int, default=10, help="timed iterations")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
     args = parse(p, argv)
     cfg = SIZES[args.size](device=args.device)
     if args.batch_size:
         cfg = cfg.replace(batch_size=args.batch_size)
+    if args.k:
+        cfg = cfg.replace(k=args.k)
     device = resolve_device(cfg)
-    task = MatchingTask(cfg, None, device)
-    model = build_model(cfg, task, device)
-    stepper = Stepper(cfg, model, task, device)
-    set_train_mode(model, cfg.freeze_bn)
-    parts = random_parts(cfg, device)
-
-    def full():
-        stepper.step(parts)
-
-    def backbones():
-        backbones_step(model, parts, cfg, device)
-
-    for fn in (full, backbones):
-        if args.warmup > 0:
-            timed(fn, args.warmup, device)
-    t_step, t_back = timed(full, args.steps, device), timed(backbones, args.steps, device)
-    items = cfg.batch_size * (cfg.k + 1)
     print(f"device {device} ({torch.get_num_threads()} CPU threads), size {args.size} "
           f"({cfg.backbone}, face {cfg.face_size}px, spectrogram {cfg.spec_bins}x{cfg.spec_frames}), "
-          f"batch {cfg.batch_size} tuples = {items} items, {cfg.n_streams} streams, amp {cfg.amp}")
-    print(f"whole training step    {t_step * 1e3:9.1f} ms   {items / t_step:9.1f} items/s")
-    print(f"backbones fwd+bwd only {t_back * 1e3:9.1f} ms   {items / t_back:9.1f} items/s")
-    print(f"ratio backbones / step {t_back / t_step:9.3f}   (target on a GPU: >= 0.8)")
+          f"k {cfg.k}, {cfg.n_streams} streams, amp {cfg.amp}")
+    modes = ["tuple", "batch"] if args.sampling == "both" else [args.sampling]
+    for mode in modes:
+        r = measure(cfg, mode, args, device)
+        print(f"[{mode}] batch {cfg.batch_size}: {r['tuples']} tuples from {r['items']} backbone "
+              f"items ({r['items'] / r['tuples']:.2f} items per tuple)")
+        print(f"[{mode}] whole training step    {r['step'] * 1e3:9.1f} ms   "
+              f"{r['tuples'] / r['step']:9.1f} tuples/s")
+        print(f"[{mode}] backbones fwd+bwd only {r['back'] * 1e3:9.1f} ms")
+        print(f"[{mode}] ratio backbones / step {r['back'] / r['step']:9.3f}   (target: >= 0.8)")
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ def matching_score(model, h: Tensor, voice: Tensor, score: str = "distance",
         return -(h - voice).norm(dim=1)                                   # (N,)
     if score == "classifier":
         if negatives is None:
-            raise ValueError("dsanet/cam.py: the classifier score needs negatives (N, k-1, D)")
+            raise ValueError("matching_score: the classifier score needs negatives (N, k-1, D), got None")
         cands = torch.cat([h.unsqueeze(1), negatives], dim=1)            # (N, k, D), true first
         return model.classifier(voice, cands)[:, 0]                      # (N,)
-    raise ValueError(f"dsanet/cam.py: score must be one of {SCORES}, got {score!r}")
+    raise ValueError(f"matching_score: score must be one of {SCORES}, got {score!r}")
 
 
 def grad_cam(model, faces: Tensor, voice: Tensor, score: str = "distance",
@@ -46,7 +46,7 @@ def grad_cam(model, faces: Tensor, voice: Tensor, score: str = "distance",
     mode is restored afterwards.
     """
     if faces.dim() != 4 or voice.shape[0] != faces.shape[0]:
-        raise ValueError(f"dsanet/cam.py: faces (N, 3, S, S) and voice (N, D) expected, got "
+        raise ValueError(f"grad_cam expects faces (N, 3, S, S) and voice (N, D), got "
                          f"{tuple(faces.shape)} and {tuple(voice.shape)}")
     was_training = model.training
     model.eval()

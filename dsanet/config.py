@@ -1,7 +1,7 @@
 """One dataclass holds every switch of a DSANet run; profiles and presets are named functions of it.
 
 The defaults are the paper's (Sec. IV-A and Table XII's chosen values). ``published()`` gives the
-authors' published script as described in ``shared/notes/official-code.md``. Each row of
+authors' published script (its choices are listed in ``docs/fidelity.md``). Each row of
 Tables V-XII is a preset built from these in :mod:`dsanet.experiments`.
 
 Profiles say how big a run is:
@@ -13,8 +13,13 @@ Profiles say how big a run is:
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
+import re
 from dataclasses import dataclass, field
+
+from . import variants
 
 PROFILE_ENV = "DSANET_PROFILE"  # nbval cannot pass parameters: notebooks read the profile from here
 
@@ -34,16 +39,20 @@ class Config:
     spec_layout: str = "crop"          # "crop" (lowest bins, time crop) | "published" (numpy.resize)
     n_fft: int = 512
     hop_length: int = 160
+    amin: float = 1e-10                # amplitude floor before dB (torchaudio's); published 1e-5  # issue 10
 
     # ---------------------------------------------------------------- model
-    backbone: str = "resnet18"         # "resnet18" (paper) | "compact" (published 5-layer CNN)
+    backbone: str = "resnet18"         # "resnet18" (paper) | "compact" (this project's small CNN)
+                                       # | "published_cnn" (the published script's CNN)  # issue 10
     pretrained: str | None = None      # path to local ImageNet weights for resnet18; never downloaded
     channels: int = 32                 # C of the C x H x W activation map (Sec. IV-A)
     map_size: int = 12                 # H = W of the activation map
     hidden_dim: int = 256              # generator FC 4608 -> 256 -> 128
     embed_dim: int = 128
     dropout: float = 0.1
-    head: str = "concat"               # matching classifier: "concat" (paper) | "pairwise" (option)
+    head: str = "pairwise"             # matching classifier: "pairwise" (chosen on validation, docs/fidelity.md)
+                                       # | "concat" (the paper's literal linear head) | "mlp"
+    projection: str = "mlp"            # generator's psi: "mlp" (paper's two FC layers) | "linear" (baseline)
 
     # ---------------------------------------------------------------- DEM, eqs. (1)-(9)
     structure: str = "sas"             # "gan": one adversarial stream | "sas": siamese (Table VII)
@@ -51,23 +60,31 @@ class Config:
     selection: str = "both"            # "peak" | "patch" | "both" (Table XI)
     dem_layers: int = 1                # 1, 2, 3 cascaded layers -> 2, 6, 14 streams (Table VI)
     block_draw: str = "uniform"        # "uniform" (paper) | "published" (its skewed int(16*rand) draw)
+    block_slices: str = "exact"        # "exact" (eq. 3's grid) | "published" (last row/column empty)  # issue 10
     alpha: float = 1.0                 # enhancing factor, eq. (8)
     beta: float = 0.9                  # suppressing factor, eq. (9)
     r: int = 4                         # grid rows over C, eq. (3)
     c: int = 4                         # grid columns over HW, eq. (3)
 
     # ---------------------------------------------------------------- SAS, eqs. (10)-(13)
-    adversarial: str = "sagan"         # "sagan" | "gan" | "wgan" | "none" (Table IX)
+    adversarial: str = "sagan"         # "sagan" | "gan" | "wgan" | "lsgan" | "none" (Table IX; dsanet.variants)
+    adv_target: str = "confusion"      # generator side of eq. (12): "confusion" (chosen on validation)
+                                       # | "flip" (published) | "minimax" (the paper's "min-max game" read literally)
     adv_reduction: str = "tuple"       # eq. (12) over a tuple's k+1 items: "tuple" (paper: sum, / N tuples)
                                        # | "mean" (over items) | "published" (anchor weighted k, / N)
+    gen_calls: str = "pooled"          # generator / discriminator calls: "pooled" (all items at once)
+                                       # | "per_input" (published: once per input batch)  # issue 10
 
     # ---------------------------------------------------------------- losses, eqs. (14)-(27)
     cls_loss: str = "amce"             # "amce" | "bce" | "gbce" | "focal" (Table VIII)
     eta: float = 0.1                   # AMCE threshold, eq. (16)
     gbce_negatives: int = 1            # GBCE: hardest negatives kept (Sun et al.)
     focal_gamma: float = 2.0
-    metric_loss: str = "structured"    # "structured" | "lifted" | "triplet" | "none" (Table X)
+    metric_loss: str = "structured"    # "structured" | "lifted" | "triplet" | "infonce" | "none" (Table X)
+    temperature: float = 0.1           # InfoNCE temperature (the two-tower baseline)
     margin: float = 1.2                # theta of eq. (22); the paper gives no value, published 1.2
+    metric_norm: str = "tuple"         # eq. (21): "tuple" (sum / 2N) | "published" (sum over label
+                                       # groups of group sum / 2 n_g)  # issue 10
     lam: float = 2.0                   # lambda, eq. (24)
     mu: float = 3.0                    # mu, eq. (24)
     lam1: float = 0.1                  # lambda_1, eq. (25)
@@ -77,9 +94,12 @@ class Config:
     task: str = "matching"             # "matching" (eq. 24) | "retrieval" (eq. 25)
     k: int = 2                         # candidates per training tuple
     direction: str = "both"            # training tuples: "vf" | "fv" | "both" (half each)
+    sampling: str = "batch"            # "batch": identities drawn, each item once, tuples formed in the batch
+                                       # | "tuple": every tuple draws its own k+1 items
+    tuples_per_anchor: int = 4         # "batch": tuples per anchor and direction (own negatives each)
 
     # ---------------------------------------------------------------- optimisation
-    batch_size: int = 50               # tuples (matching) or pairs (retrieval) per step
+    batch_size: int = 50               # identities ("batch" sampling), tuples ("tuple") or pairs (retrieval) per step
     steps: int = 20000
     optimizer: str = "adam"
     lr_backbone: float = 5e-4          # not given in the paper: see docs/fidelity.md
@@ -99,6 +119,8 @@ class Config:
     # ---------------------------------------------------------------- evaluation
     eval_every: int = 1000             # validation for model selection every N steps
     select_on: str = "val"             # "val" (ours) | "test" (published: best test epoch)
+    eval_generator_mode: str = "eval"  # generator in evaluation: "eval" | "train" (published: dropout,
+                                       # batch statistics)  # issue 10
     eval_tuples: int = 2000            # tuples per (direction, k, protocol) cell
     eval_ks: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 9, 10)
     bootstrap: int = 1000              # resamples for 95% intervals
@@ -113,6 +135,9 @@ class Config:
     sync_bn: bool = False              # SyncBatchNorm across GPUs under torchrun (CUDA only)
     profile: str = "custom"
     name: str = "dsanet"
+
+    def __post_init__(self):
+        check_config(self)   # every field against RULES (bottom of this module)
 
     def replace(self, **changes) -> "Config":
         """A copy with ``changes`` applied; unknown keys raise ``TypeError``."""
@@ -153,7 +178,7 @@ def quick(**kw) -> Config:
         profile="quick", data_root="data/benchmark", backbone="compact",
         face_size=48, spec_bins=48, spec_frames=48, n_fft=256, hop_length=160,
         map_size=8, hidden_dim=128, embed_dim=32,   # 32 x 8 x 8 maps -> 128 -> 32 (paper 4608 -> 256 -> 128)
-        batch_size=50, steps=2000, eval_every=500, eval_tuples=1000, bootstrap=500,
+        batch_size=64, steps=2400, eval_every=600, eval_tuples=1000, bootstrap=500,
         # tuned on the benchmark's validation split (docs/fidelity.md): the paper's 5e-3 for the
         # generator and discriminator was unstable at this size; the backbone lr is ours; a decay
         # to 1/10 (not 1/100) over the short run
@@ -168,7 +193,7 @@ def smoke(**kw) -> Config:
     base = dict(
         profile="smoke", data_root="data/smoke", backbone="compact",
         face_size=32, spec_bins=32, spec_frames=32, n_fft=128, hop_length=160,
-        batch_size=8, steps=6, eval_every=3, eval_tuples=40, bootstrap=50,
+        batch_size=12, steps=6, eval_every=3, eval_tuples=40, bootstrap=50,
         eval_ks=(2, 3, 10),
     )
     base.update(kw)
@@ -176,25 +201,56 @@ def smoke(**kw) -> Config:
 
 
 def published(base: Config | None = None, **kw) -> Config:
-    """The authors' published script (shared/notes/official-code.md) on top of ``base``.
+    """The authors' published script (docs/fidelity.md) on top of ``base``.
 
-    Compact CNN, patch-only DEM with its skewed block draw, margin 1.2, backbone lr 5e-2,
+    The published CNN (``backbone="published_cnn"``), patch-only DEM with its skewed block draw
+    and its slices that leave the last grid row and column empty, margin 1.2, the metric
+    normalised per label group (about 2 x eq. 21), the face term weighted k (``adv_reduction``),
+    generator and discriminator called once per input batch, backbone lr 5e-2, no weight decay,
     discriminator betas (0.5, 0.999), x0.1 at epochs 20 and 35 of 60, no effective gradient
-    clipping, F-V training tuples, numpy.resize spectrogram layout and model selection on test.
+    clipping, F-V training tuples, the 22,050 Hz / 2048 / 512 spectrogram with amplitude floor
+    1e-5 in the numpy.resize layout, the generator in train mode during evaluation and model
+    selection on test; per-tuple item draws, the concatenation head, the flipped-label adversarial
+    loss and the paper's G / D / classifier rates. Not reproduced: the training list read in a
+    fixed order (docs/fidelity.md).
     """
     base = base or paper()
     epoch = max(1, base.steps // 60)
     d = dict(
-        backbone="compact", selection="patch", block_draw="published", margin=1.2,
+        backbone="published_cnn", selection="patch", block_draw="published", margin=1.2,
         lr_backbone=5e-2, disc_betas=(0.5, 0.999), lr_schedule="step",
         lr_milestones=(20 * epoch, 35 * epoch), grad_clip=None, direction="fv",
         spec_layout="published", select_on="test", seed=25, name="published",
+        # issue 10: the departures measured against the published script
+        metric_norm="published", adv_reduction="published", weight_decay=0.0,
+        sample_rate=22050, n_fft=2048, hop_length=512, amin=1e-5,
+        eval_generator_mode="train", gen_calls="per_input", block_slices="published",
+        # issue 13: the script's tuples, head, adversarial loss and rates (not this project's defaults)
+        sampling="tuple", tuples_per_anchor=1, head="concat", adv_target="flip",
+        lr_generator=5e-3, lr_discriminator=5e-3, lr_classifier=5e-2,
     )
     d.update(kw)
     return base.replace(**d)
 
 
+def two_tower(base: Config | None = None, **kw) -> Config:
+    """The baseline a practitioner tries first, on top of ``base`` (default quick).
+
+    The same backbones, inputs and budget as ``base``; no DEM, no adversary, no matching head; a
+    linear projection of the backbone map to the embedding and the symmetric in-batch InfoNCE
+    loss (:func:`dsanet.losses.infonce`) over a batch of identities. Scored like DSANet (distance).
+    """
+    base = base or quick()
+    d = dict(structure="gan", enhancement="none", adversarial="none", cls_loss="none",
+             metric_loss="infonce", projection="linear", sampling="batch", lam=1.0,
+             name="two-tower")
+    d.update(kw)
+    return base.replace(**d)
+
+
 PROFILES = {"smoke": smoke, "quick": quick, "paper": paper}
+# presets applied on top of a profile (``--profile published`` = published(paper()))
+PRESETS = {"published": published, "two_tower": two_tower}
 
 
 def get_profile(name: str | None = None, **overrides) -> Config:
@@ -205,3 +261,155 @@ def get_profile(name: str | None = None, **overrides) -> Config:
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES) + ['published']}")
     return PROFILES[name](**overrides)
+
+
+# ------------------------------------------------------------------------- validation
+# One rule per field, checked by Config.__post_init__ (so also by replace, from_dict and every
+# profile). A new field gets its rule here; tests/test_bad_input_faults.py fails for a field
+# without one. The table of rules is printed in docs/bad_input.md.
+
+class ConfigError(ValueError):
+    """A Config field holds a value of the wrong type or out of its range; the message names
+    the field, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    allowed: str       # what is allowed, in words ("an integer >= 1")
+    ok: object         # value -> bool
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def integer(lo: int, hi: int | None = None) -> Rule:
+    words = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+    return Rule(words, lambda v: _is_int(v) and v >= lo and (hi is None or v <= hi))
+
+
+def real(lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False) -> Rule:
+    left, right = "(" if lo_open else "[", ")" if hi_open or hi == math.inf else "]"
+    hi_s = "inf" if hi == math.inf else f"{hi:g}"
+
+    def ok(v):
+        return (_is_real(v) and (v > lo if lo_open else v >= lo)
+                and (v < hi if hi_open else v <= hi))
+    return Rule(f"a finite number in {left}{lo:g}, {hi_s}{right}", ok)
+
+
+def choice(*values: str) -> Rule:
+    return Rule("one of " + ", ".join(repr(v) for v in values), lambda v: v in values)
+
+
+def optional(rule: Rule) -> Rule:
+    return Rule(f"None or {rule.allowed}", lambda v: v is None or rule.ok(v))
+
+
+def integers(lo: int, min_len: int = 0, increasing: bool = False) -> Rule:
+    words = (f"a tuple of {'at least ' + str(min_len) + ' ' if min_len else ''}"
+             f"{'strictly increasing' if increasing else 'distinct'} integers >= {lo}")
+
+    def ok(v):
+        if not isinstance(v, (tuple, list)) or len(v) < min_len:
+            return False
+        if not all(_is_int(x) and x >= lo for x in v):
+            return False
+        return (all(a < b for a, b in zip(v, v[1:])) if increasing else len(set(v)) == len(v))
+    return Rule(words, ok)
+
+
+def pair(rule: Rule) -> Rule:
+    return Rule(f"a pair of numbers, each {rule.allowed}",
+                lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(map(rule.ok, v)))
+
+
+def _pathlike(v) -> bool:
+    return isinstance(v, (str, os.PathLike)) and str(v) != ""
+
+
+FLAG = Rule("True or False", lambda v: isinstance(v, bool))
+TEXT = Rule("a non-empty string", lambda v: isinstance(v, str) and v.strip() != "")
+PATH = Rule("a non-empty path (str or os.PathLike)", _pathlike)
+OPT_PATH = optional(PATH)
+PATHS = Rule("None, a path or a list of paths",
+             lambda v: v is None or _pathlike(v)
+             or (isinstance(v, (tuple, list)) and len(v) > 0 and all(map(_pathlike, v))))
+DEVICE = Rule("'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'",
+              lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None)
+POSITIVE = real(0, lo_open=True)
+NON_NEGATIVE = real(0)
+LEARNING_RATE = real(0)          # 0 freezes a part; negative rates are refused
+BETA = real(0, 1, hi_open=True)  # Adam's moment decay rates
+
+RULES: dict[str, Rule] = {
+    # data
+    "data_root": PATH, "meta": PATHS, "voice_root": OPT_PATH, "face_root": OPT_PATH,
+    "cache_dir": OPT_PATH, "sample_rate": integer(1), "face_size": integer(1),
+    "spec_bins": integer(1), "spec_frames": integer(1), "spec_layout": choice("crop", "published"),
+    "n_fft": integer(2), "hop_length": integer(1), "amin": POSITIVE,
+    # model
+    "backbone": choice("resnet18", "compact", "published_cnn"), "pretrained": OPT_PATH, "channels": integer(1),
+    "map_size": integer(1), "hidden_dim": integer(1), "embed_dim": integer(1),
+    "dropout": real(0, 1, hi_open=True), "head": choice(*variants.names("head")),
+    "projection": choice("mlp", "linear"),
+    # DEM
+    "structure": choice("gan", "sas"), "enhancement": choice("none", "salient", "subtle", "dual"),
+    "selection": choice("peak", "patch", "both"), "dem_layers": integer(1, 3),
+    "block_draw": choice("uniform", "published"),
+    "block_slices": choice("exact", "published"), "alpha": NON_NEGATIVE, "beta": real(0, 1),
+    "r": integer(1), "c": integer(1),
+    # SAS
+    "adversarial": choice(*variants.names("adversarial")),
+    "adv_target": choice(*variants.names("adv_target")),
+    "adv_reduction": choice("tuple", "mean", "published"),
+    "gen_calls": choice("pooled", "per_input"),
+    # losses
+    "cls_loss": choice(*variants.names("cls_loss")), "eta": real(0, 1, hi_open=True),
+    "gbce_negatives": integer(1), "focal_gamma": NON_NEGATIVE,
+    "metric_loss": choice(*variants.names("metric_loss")),
+    "temperature": POSITIVE, "margin": NON_NEGATIVE, "metric_norm": choice("tuple", "published"), "lam": NON_NEGATIVE, "mu": NON_NEGATIVE,
+    "lam1": NON_NEGATIVE, "mu1": NON_NEGATIVE,
+    # task
+    "task": choice("matching", "retrieval"), "k": integer(2), "direction": choice("vf", "fv", "both"),
+    "sampling": choice("tuple", "batch"), "tuples_per_anchor": integer(1),
+    # optimisation
+    "batch_size": integer(1), "steps": integer(1), "optimizer": choice("adam"),
+    "lr_backbone": LEARNING_RATE, "lr_generator": LEARNING_RATE,
+    "lr_discriminator": LEARNING_RATE, "lr_classifier": LEARNING_RATE,
+    "lr_schedule": choice("exp", "step"), "lr_final_ratio": real(0, 1, lo_open=True),
+    "lr_milestones": integers(0, increasing=True), "lr_gamma": real(0, 1, lo_open=True),
+    "weight_decay": NON_NEGATIVE, "betas": pair(BETA), "disc_betas": pair(BETA),
+    "grad_clip": optional(POSITIVE), "wgan_clip": POSITIVE,
+    # evaluation
+    "eval_every": integer(1), "select_on": choice("val", "test"),
+    "eval_generator_mode": choice("eval", "train"), "eval_tuples": integer(1),
+    "eval_ks": integers(2, min_len=1), "bootstrap": integer(1),
+    # run
+    "seed": integer(0, 2 ** 32 - 1), "device": DEVICE, "amp": FLAG, "num_workers": integer(0),
+    "log_every": integer(1), "freeze_bn": FLAG, "sync_bn": FLAG, "profile": TEXT, "name": TEXT,
+}
+
+# rules over several fields: (fields, value check, what is allowed)
+CROSS_RULES = (
+    (("r", "channels"), lambda cfg: cfg.r <= cfg.channels, "r (grid rows over C) <= channels"),
+    (("c", "map_size"), lambda cfg: cfg.c <= cfg.map_size ** 2,
+     "c (grid columns over HW) <= map_size ** 2"),
+)
+
+
+def check_config(cfg: Config) -> None:
+    """Raise :class:`ConfigError` for the first field (or field combination) out of its rule."""
+    for f in dataclasses.fields(cfg):
+        rule, value = RULES.get(f.name), getattr(cfg, f.name)
+        if rule is not None and not rule.ok(value):
+            raise ConfigError(f"Config field {f.name}={value!r} is not allowed: it must be "
+                              f"{rule.allowed}")
+    for names, ok, allowed in CROSS_RULES:
+        if not ok(cfg):
+            shown = ", ".join(f"{n}={getattr(cfg, n)!r}" for n in names)
+            raise ConfigError(f"Config fields {shown} are not allowed together: {allowed}")

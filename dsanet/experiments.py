@@ -11,6 +11,7 @@ Row names are the paper's row labels (``dsanet.paper.table(name)``), so the two 
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import hashlib
@@ -34,9 +35,20 @@ from .config import Config
 # embeddings, what the structured metric of eqs. 21-22 trains). Every table carries both.
 SCORERS = ("classifier", "distance")
 
-# Training steps per run of a table sweep, by profile (None: the profile's own steps). Sized so that
-# every notebook of the quick profile runs in well under an hour on 2 CPU cores (see reports/).
-SWEEP_STEPS = {"smoke": 2, "quick": 80, "paper": None, "published": None}
+# Training steps per run of a table sweep, by profile (None: the profile's own steps). The quick
+# sweep trains every row with the headline's recipe at 250 of its 2,400 steps: with 3 seeds per
+# cell that is the most the main job's hour on 2 CPU cores holds (~135 runs); the validation
+# curves show it is NOT the plateau (docs/fidelity.md, "Learning on the benchmark").
+SWEEP_STEPS = {"smoke": 2, "quick": 250, "paper": None, "published": None}
+# Training seeds per cell: at least 3 for Tables V-XI (mean and Student-t interval), 1 for XII.
+SWEEP_SEEDS = {"XII": 1}
+DEFAULT_SEEDS = 3
+
+
+def table_seeds(table: str, seeds: int | None = None, smoke: bool = False) -> list[int]:
+    """Seeds of ``table``'s cells: ``seeds`` if given, else :data:`SWEEP_SEEDS` (1 in smoke)."""
+    n = 1 if smoke else (seeds or SWEEP_SEEDS.get(get_table(table).name, DEFAULT_SEEDS))
+    return list(range(int(n)))
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,7 @@ DSANET: dict = {}
 
 
 _PAPER_SYMBOL = {"lam": "lambda", "lam1": "lambda1"}   # Config field -> the paper's symbol
+NOT_IN_PAPER = {"LSGAN"}   # rows of ours that the paper's tables do not have
 
 
 def _sweep(field_: str, values, extra: dict | None = None) -> list[tuple[str, dict]]:
@@ -120,8 +133,9 @@ TABLES: dict[str, Table] = {t.name: t for t in [
     ), BINARY + MULTI),
     Table("IX", "Adversarial networks (binary and 10-way)", tuple(
         (name, {"adversarial": adv}) for name, adv in
-        [("GAN", "gan"), ("WGAN", "wgan"), ("SAGAN", "sagan")]
-    ), BINARY + MULTI),
+        [("GAN", "gan"), ("WGAN", "wgan"), ("LSGAN", "lsgan"), ("SAGAN", "sagan")]
+    ), BINARY + MULTI, note="LSGAN (least squares, Mao et al. 2017) is not in the paper: it shows "
+                            "that a registered variant (dsanet/variants.py) is one entry."),
     Table("X", "Metric losses (binary and 10-way)", tuple(
         (name, {"metric_loss": m}) for name, m in
         [("Triplet", "triplet"), ("Lifted Structure", "lifted"), ("Structure Metric", "structured")]
@@ -167,7 +181,7 @@ def budget(base: Config, steps: int | None = None) -> Config:
     """A base config for a sweep: ``steps`` per run (validation at half-way and at the end) and
     the two evaluation sizes the tables read (k = 2 and 10), the same for every table so that
     runs shared between tables are the same config and train once."""
-    if steps is None:
+    if steps is None or int(steps) == base.steps:
         return base
     return base.replace(steps=int(steps), eval_every=max(1, int(steps) // 2),
                         eval_ks=tuple(sorted({2, 10})))
@@ -190,23 +204,81 @@ def cell_configs(table: str, base: Config, seeds, rows: int | None = None
 # ----------------------------------------------------------------------------- run cache
 
 _NOT_HASHED = {"name", "device", "num_workers", "cache_dir", "profile", "amp", "log_every"}
-# Modules that only present results: editing them does not invalidate trained runs.
-_PRESENTATION = {"experiments.py", "analysis.py", "viz.py", "cam.py", "reproduce.py", "paper.py",
-                 "__main__.py"}
+# What a training run executes: these modules and every dsanet module they import (code_hash).
+_TRAINING_ENTRY = ("dsanet.engine.train", "dsanet.engine.evaluate", "dsanet.config")
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    """The source file of dotted ``module`` ("dsanet.engine.train") in package directory ``root``,
+    None when the name is not a module (``dsanet.config.Config``)."""
+    base = root.joinpath(*module.split(".")[1:])
+    for f in ((base.with_suffix(".py"),) if base != root else ()) + (base / "__init__.py",):
+        if f.is_file():
+            return f
+    return None
+
+
+def _dsanet_imports(file: Path, module: str) -> set[str]:
+    """Dotted dsanet modules that ``file`` (the source of ``module``) imports, relative or absolute.
+
+    A module's function-level imports count (training calls those functions); a package's
+    ``__init__.py`` counts only its module-level ones, which are what importing a submodule runs
+    (its functions, such as ``dsanet.load``, are entry points of their own)."""
+    tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+    package = module if file.name == "__init__.py" else module.rpartition(".")[0]
+    nodes, found = list(tree.body), set()
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and file.name == "__init__.py":
+            continue
+        nodes.extend(ast.iter_child_nodes(node))
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            base = ".".join(parts + ([node.module] if node.module else []))
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)  # `from . import losses`
+    return {m for m in found if m == "dsanet" or m.startswith("dsanet.")}
+
+
+def training_files(root: str | Path | None = None) -> list[Path]:
+    """The dsanet source files a training run executes, relative to the package directory ``root``
+    (default: this package): :data:`_TRAINING_ENTRY` and, transitively, what they import and the
+    packages above each (their ``__init__.py`` runs on import), found statically with ``ast``."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parent
+    files: dict[str, Path] = {}
+    todo = list(_TRAINING_ENTRY)
+    while todo:
+        mod = todo.pop()
+        parts = mod.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages
+        f = _module_file(root, mod)
+        if f is None or mod in files:
+            continue
+        files[mod] = f
+        todo.extend(_dsanet_imports(f, mod))
+    return sorted(f.relative_to(root) for f in files.values())
+
+
+def _hash_files(root: Path) -> str:
+    h = hashlib.sha256()
+    for rel in training_files(root):  # sorted, so the hash does not depend on discovery order
+        h.update(rel.as_posix().encode())
+        h.update((root / rel).read_bytes())
+    return h.hexdigest()[:12]
 
 
 @functools.lru_cache(maxsize=1)
-def code_hash() -> str:
-    """Hash of the package's training code (every dsanet/**/*.py but the presentation modules),
-    so that a cached run is not reused after the code that made it changed."""
-    root = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in sorted(root.rglob("*.py")):
-        if f.parent == root and f.name in _PRESENTATION:
-            continue
-        h.update(f.relative_to(root).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
+def _package_code_hash() -> str:
+    return _hash_files(Path(__file__).resolve().parent)
+
+
+def code_hash(root: str | Path | None = None) -> str:
+    """Hash of the code a training run executes (:func:`training_files`), so that a cached run is
+    not reused after that code changed, while editing a module training never imports (tables,
+    figures, notebooks' helpers) keeps the cache. ``root``: another copy of the package."""
+    return _package_code_hash() if root is None else _hash_files(Path(root))
 
 
 def config_hash(cfg: Config) -> str:
@@ -428,6 +500,7 @@ class TableResult:
     cells: pd.DataFrame          # row, column, mean, ci_low, ci_high, ci, n_seeds, values, paper
     runs: pd.DataFrame           # row, column, seed, value, ci_low, ci_high, run, cached, wall_s
     made: dict = field(default_factory=dict)
+    comparison: pd.DataFrame = field(default_factory=pd.DataFrame)   # claims.compare
 
 
 def table_configs(tables, base_cfg: Config, seeds=(0,), steps: int | None = None,
@@ -478,7 +551,22 @@ def run_table(table: str, base_cfg: Config, seeds=(0,), runs_root: str | Path = 
             "eval_tuples": base.eval_tuples, "runs": int(runs["run"].nunique()),
             "trained_now": int((~runs.drop_duplicates("run")["cached"]).sum()),
             "wall_s": round(time.perf_counter() - t0, 1), "note": t.note}
-    return TableResult(t, cells, runs, made)
+    return TableResult(t, cells, runs, made, compare_rows(t.name, runs, cells))
+
+
+def xii_defaults() -> dict[str, float]:
+    """Table XII's chosen setting of each parameter (the paper's symbol -> value)."""
+    from .paper import table as paper_table
+
+    xii = paper_table("XII")
+    return {r.param: float(r.setting) for r in xii.itertuples() if r.chosen}
+
+
+def compare_rows(table: str, runs: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Each row against the table's reference row, with the paper's claim (:mod:`dsanet.claims`)."""
+    from .claims import compare
+
+    return compare(table, runs, cells, xii_defaults() if table == "XII" else None)
 
 
 # ----------------------------------------------------------------------------- reports
@@ -499,6 +587,9 @@ def wide(result: TableResult, scorer: str | None = None) -> pd.DataFrame:
     if "scorer" in cells.columns:
         cells = cells[cells["scorer"] == (scorer or cells["scorer"].iloc[0])]
     cells = cells.set_index(["row", "column"])
+    comp = result.comparison
+    if len(comp):
+        comp = comp[comp["scorer"] == (scorer or comp["scorer"].iloc[0])].set_index(["row", "column"])
     lines = []
     for row, _ in result.table.rows:
         line = {"row": row}
@@ -506,8 +597,17 @@ def wide(result: TableResult, scorer: str | None = None) -> pd.DataFrame:
             c = cells.loc[(row, col.name)]
             line[col.name] = fmt_cell(c["mean"], c["ci_low"], c["ci_high"])
             line[f"{col.name} paper"] = "-" if pd.isna(c.get("paper")) else f"{c['paper']:.1f}"
+            line[f"{col.name} vs ref."] = _versus(comp, row, col.name)
         lines.append(line)
     return pd.DataFrame(lines)
+
+
+def _versus(comp: pd.DataFrame, row: str, column: str) -> str:
+    """"+1.2 ± 2.0, unresolved": the difference to the reference row and the paper's claim."""
+    if not len(comp) or (row, column) not in comp.index:
+        return "ref." if len(comp) and row in set(comp["reference"]) else "-"
+    c = comp.loc[(row, column)]
+    return f"{c['diff']:+.1f} ± {c['half']:.1f}, {c['verdict']}"
 
 
 def wide_all(result: TableResult) -> pd.DataFrame:
@@ -546,6 +646,11 @@ def how_made(made: dict) -> str:
               else "95% bootstrap interval over the test tuples (one seed)")
         parts.append(f"± is the half-width of the {ci}")
     extra = f" {made['note']}" if made.get("note") else ""
+    if made.get("comparison"):
+        extra += " " + " ".join(f"{s}: {line}." for s, line in made["comparison"].items())
+        extra += (" \"vs ref.\": difference to the reference row (the paper's chosen variant) with "
+                  "its 95% interval, and whether the paper's claim for the row holds, fails or "
+                  "cannot be resolved at this size.")
     return "Made with " + ", ".join(parts) + "." + extra
 
 
@@ -586,4 +691,11 @@ def write_result(result: TableResult, out_dir: str | Path) -> Path:
     long.insert(0, "table", result.table.name)
     scorers = list(dict.fromkeys(long["scorer"])) if "scorer" in long else [None]
     frames = {_SCORER_CAPTION.get(s, str(s)): wide(result, s) for s in scorers}
-    return write_table(result.table.name, result.table.title, frames, out_dir, result.made, long)
+    if len(result.comparison):
+        from .claims import summary_line
+
+        result.made["comparison"] = {s: summary_line(result.comparison, s) for s in scorers}
+    path = write_table(result.table.name, result.table.title, frames, out_dir, result.made, long)
+    if len(result.comparison):
+        result.comparison.to_csv(path.with_name(f"table_{result.table.name}_claims.csv"), index=False)
+    return path

@@ -30,12 +30,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import variants
+
 FACE, VOICE = 0, 1
 EPS = 1e-12  # inside the square root of every Euclidean distance
-ADVERSARIAL_KINDS = ("sagan", "gan", "wgan", "none")
-CLS_LOSSES = ("amce", "bce", "gbce", "focal")
-METRIC_LOSSES = ("structured", "lifted", "triplet", "none")
+# The names are registered in dsanet.variants, with what each needs:
+ADVERSARIAL_KINDS = variants.names("adversarial")
+CLS_LOSSES = variants.names("cls_loss")
+METRIC_LOSSES = variants.names("metric_loss")
+# need the whole batch, not tuples: only with cfg.sampling = "batch"
+BATCH_METRICS = tuple(n for n, spec in variants.METRIC_LOSSES.items() if spec.batch_only)
 ADV_REDUCTIONS = ("tuple", "mean", "published")
+# What the generator's side of eq. (12) aims the discriminator at (see adversarial_loss):
+ADV_TARGETS = variants.names("adv_target")
 
 Discriminator = Callable[[Tensor], Tensor] | Tensor | None
 
@@ -44,17 +51,18 @@ Discriminator = Callable[[Tensor], Tensor] | Tensor | None
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
     if value not in choices:
-        raise ValueError(f"dsanet/losses.py: unknown {name} {value!r}; choose one of {list(choices)}")
+        raise ValueError(f"unknown {name} {value!r}; choose one of {list(choices)}")
+
 
 
 def _check_logits_target(logits: Tensor, target: Tensor, where: str) -> None:
     if logits.dim() != 2:
-        raise ValueError(f"dsanet/losses.py {where}: logits must be (B, k), got {tuple(logits.shape)}")
+        raise ValueError(f"{where}: logits must be (B, k), got {tuple(logits.shape)}")
     if target.shape != logits.shape[:1]:
-        raise ValueError(f"dsanet/losses.py {where}: target must be (B,) = ({logits.shape[0]},), "
+        raise ValueError(f"{where}: target must be (B,) = ({logits.shape[0]},), "
                          f"got {tuple(target.shape)}")
     if target.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"dsanet/losses.py {where}: target must be an integer class index, got {target.dtype}")
+        raise ValueError(f"{where}: target must be an integer class index, got {target.dtype}")
 
 
 def _one_hot(target: Tensor, k: int) -> Tensor:
@@ -147,10 +155,10 @@ def gbce_loss(logits: Tensor, target: Tensor, negatives: int = 1) -> Tensor:
     """
     _check_logits_target(logits, target, "gbce_loss")
     if negatives < 1:
-        raise ValueError(f"dsanet/losses.py gbce_loss: negatives must be >= 1, got {negatives}")
+        raise ValueError(f"gbce_loss: negatives must be >= 1, got {negatives}")
     k = logits.shape[1]
     if k < 2:
-        raise ValueError("dsanet/losses.py gbce_loss: needs k >= 2 classes")
+        raise ValueError(f"gbce_loss needs k >= 2 classes, got logits {tuple(logits.shape)}")
     m = logits.float()                                                # (B, k)
     true = m.gather(1, target.long()[:, None])                        # (B, 1)
     neg = m.masked_fill(_one_hot(target, k).bool(), float("-inf"))    # (B, k), true class removed
@@ -187,13 +195,17 @@ def classification_loss(cfg, logits: Tensor, target: Tensor) -> Tensor:
     (``cfg.focal_gamma``). logits (B, k), target (B,) -> scalar.
     """
     _check_choice("cfg.cls_loss", cfg.cls_loss, CLS_LOSSES)
-    if cfg.cls_loss == "amce":
-        return amce_loss(logits, target, cfg.eta)
-    if cfg.cls_loss == "bce":
-        return bce_loss(logits, target)
-    if cfg.cls_loss == "gbce":
-        return gbce_loss(logits, target, cfg.gbce_negatives)
-    return focal_loss(logits, target, cfg.focal_gamma)
+    return _CLASSIFICATION[cfg.cls_loss](cfg, logits, target)
+
+
+# what computes each classification loss registered in dsanet.variants.CLS_LOSSES
+_CLASSIFICATION: dict[str, Callable[..., Tensor]] = {
+    "amce": lambda cfg, z, t: amce_loss(z, t, cfg.eta),
+    "bce": lambda cfg, z, t: bce_loss(z, t),
+    "gbce": lambda cfg, z, t: gbce_loss(z, t, cfg.gbce_negatives),
+    "focal": lambda cfg, z, t: focal_loss(z, t, cfg.focal_gamma),
+    "none": lambda cfg, z, t: z.new_zeros((), dtype=torch.float32),
+}
 
 
 # ----------------------------------------------------------------------------- metric (21-23)
@@ -205,9 +217,9 @@ def _tuple_distances(h: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor,
     j of d_an / d_pn is candidate j and ``neg`` marks the negatives (every candidate but the true one).
     """
     if h.dim() != 3 or h.shape[1] < 3:
-        raise ValueError(f"dsanet/losses.py: metric losses need h (B, k+1, D) with k >= 2, got {tuple(h.shape)}")
+        raise ValueError(f"metric losses need tuple embeddings h (B, k+1, D) with k >= 2, got {tuple(h.shape)}")
     if target.shape != h.shape[:1]:
-        raise ValueError(f"dsanet/losses.py: target must be (B,) = ({h.shape[0]},), got {tuple(target.shape)}")
+        raise ValueError(f"metric losses need target (B,) = ({h.shape[0]},), got {tuple(target.shape)}")
     anchor, cands = h[:, 0], h[:, 1:]                                          # (B, D), (B, k, D)
     k = cands.shape[1]
     pos = cands.gather(1, target.long()[:, None, None].expand(-1, 1, h.shape[2]))[:, 0]  # (B, D)
@@ -245,11 +257,35 @@ def structured_terms(d_ap: Tensor, d_an: Tensor, d_pn: Tensor, neg: Tensor, marg
     elif kind == "triplet":
         e = d_ap - _hardest(d_pn, neg, valid) + margin
     else:
-        raise ValueError(f"dsanet/losses.py: unknown metric kind {kind!r}")
+        raise ValueError(f"structured_terms: unknown metric kind {kind!r}; choose structured, lifted or triplet")
     return torch.where(valid, e.clamp_min(0.0), torch.zeros_like(e))
 
 
-def structured_metric(h: Tensor, target: Tensor, margin: float = 1.2) -> Tensor:
+METRIC_NORMS = ("tuple", "published")
+
+
+def reduce_rows(rows: Tensor, target: Tensor, k: int, per: int, norm: str = "tuple") -> Tensor:
+    r"""Per-row metric terms (B,) -> scalar, normalised as ``norm`` says (``cfg.metric_norm``).
+
+    * "tuple" (eq. 21): :math:`rac{1}{per\cdot N}\sum_i r_i`;
+    * "published": the published script's: rows grouped by label (``target``, the position
+      0..k-1 of the true candidate), each group's sum divided by per x its size, the groups added,
+      :math:`\sum_g rac{1}{per\cdot n_g}\sum_{i: L_i = g} r_i`; about k x eq. (21) when the
+      groups are of equal size (2 x for k = 2). An empty group adds 0 here; the published code
+      divides 0 by 0 there (NaN).
+
+    ``per`` is 2 for the structured and lifted losses, 1 for the triplet.
+    """
+    _check_choice("cfg.metric_norm", norm, METRIC_NORMS)
+    if norm == "tuple":
+        return rows.sum() / (per * rows.shape[0])
+    groups = target.long()                                                     # (B,)
+    sums = rows.new_zeros(k).index_add_(0, groups, rows)                       # (k,)
+    sizes = torch.bincount(groups, minlength=k).to(rows.dtype)                 # (k,)
+    return (sums / (per * sizes.clamp_min(1))).sum()
+
+
+def structured_metric(h: Tensor, target: Tensor, margin: float = 1.2, norm: str = "tuple") -> Tensor:
     r"""Structured metric loss, eqs. (21)-(22).
 
     .. math::
@@ -258,13 +294,15 @@ def structured_metric(h: Tensor, target: Tensor, margin: float = 1.2) -> Tensor:
 
     with anchor :math:`a_i` = ``h[i, 0]``, positive :math:`p_i` = ``h[i, 1 + target[i]]``, the other
     k - 1 candidates as negatives :math:`n`, Euclidean :math:`d` and :math:`\theta` = ``margin``.
-    :math:`d(a, n)` is cross-modal, :math:`d(p, n)` intra-modal. h (B, k+1, D), target (B,) -> scalar.
+    :math:`d(a, n)` is cross-modal, :math:`d(p, n)` intra-modal. ``norm``: see :func:`reduce_rows`
+    ("published": per label group). h (B, k+1, D), target (B,) -> scalar.
     """
     d_ap, d_an, d_pn, neg = _tuple_distances(h, target)
-    return structured_terms(d_ap, d_an, d_pn, neg, margin, "structured").sum() / (2 * h.shape[0])
+    rows = structured_terms(d_ap, d_an, d_pn, neg, margin, "structured")       # (B,)
+    return reduce_rows(rows, target, h.shape[1] - 1, 2, norm)
 
 
-def lifted_structure(h: Tensor, target: Tensor, margin: float = 1.2) -> Tensor:
+def lifted_structure(h: Tensor, target: Tensor, margin: float = 1.2, norm: str = "tuple") -> Tensor:
     r"""Lifted structured loss (Song et al., CVPR 2016) on tuples (Table X).
 
     .. math:: E_i = \log\Big(\sum_{n} e^{\theta - d(a_i, n)} + \sum_{n} e^{\theta - d(p_i, n)}\Big)
@@ -275,10 +313,11 @@ def lifted_structure(h: Tensor, target: Tensor, margin: float = 1.2) -> Tensor:
     h (B, k+1, D), target (B,) -> scalar.
     """
     d_ap, d_an, d_pn, neg = _tuple_distances(h, target)
-    return structured_terms(d_ap, d_an, d_pn, neg, margin, "lifted").sum() / (2 * h.shape[0])
+    rows = structured_terms(d_ap, d_an, d_pn, neg, margin, "lifted")           # (B,)
+    return reduce_rows(rows, target, h.shape[1] - 1, 2, norm)
 
 
-def triplet(h: Tensor, target: Tensor, margin: float = 1.2) -> Tensor:
+def triplet(h: Tensor, target: Tensor, margin: float = 1.2, norm: str = "tuple") -> Tensor:
     r"""Triplet loss (Schroff et al., CVPR 2015) as Table X describes it.
 
     .. math:: \mathcal{L} = \frac{1}{N}\sum_i \max\big(0,\ d(a_i, p_i) - \min_n d(p_i, n) + \theta\big)
@@ -288,49 +327,81 @@ def triplet(h: Tensor, target: Tensor, margin: float = 1.2) -> Tensor:
     h (B, k+1, D), target (B,) -> scalar.
     """
     d_ap, d_an, d_pn, neg = _tuple_distances(h, target)
-    return structured_terms(d_ap, d_an, d_pn, neg, margin, "triplet").mean()
+    rows = structured_terms(d_ap, d_an, d_pn, neg, margin, "triplet")          # (B,)
+    return reduce_rows(rows, target, h.shape[1] - 1, 1, norm)
 
 
 def metric_loss(cfg, h: Tensor, target: Tensor) -> Tensor:
     """The metric term of eq. (24) chosen by ``cfg.metric_loss`` (Table X), margin ``cfg.margin``.
 
-    "structured" | "lifted" | "triplet" | "none" (zero). h (B, k+1, D), target (B,) -> scalar.
+    "structured" | "lifted" | "triplet" | "none" (zero), reduced over the tuples as
+    ``cfg.metric_norm`` says (:func:`reduce_rows`). h (B, k+1, D), target (B,) -> scalar.
     """
     _check_choice("cfg.metric_loss", cfg.metric_loss, METRIC_LOSSES)
+    if cfg.metric_loss in BATCH_METRICS:
+        raise ValueError(f"metric_loss={cfg.metric_loss!r} is a batch loss: use sampling='batch'")
     if cfg.metric_loss == "none":
         return h.new_zeros((), dtype=torch.float32)
     fn = {"structured": structured_metric, "lifted": lifted_structure, "triplet": triplet}[cfg.metric_loss]
-    return fn(h, target, cfg.margin)
+    return fn(h, target, cfg.margin, getattr(cfg, "metric_norm", "tuple"))
+
+
+def infonce(h_voice: Tensor, h_face: Tensor, temperature: float = 0.1) -> Tensor:
+    r"""Symmetric in-batch InfoNCE (CLIP-style), the two-tower baseline's loss (not the paper's).
+
+    .. math:: \mathcal{L} = -\frac{1}{2B}\sum_i \Big(\log\frac{e^{s_{ii}/\tau}}{\sum_j e^{s_{ij}/\tau}}
+        + \log\frac{e^{s_{ii}/\tau}}{\sum_j e^{s_{ji}/\tau}}\Big),\quad
+        s_{ij} = \cos(v_i, f_j)
+
+    h_voice, h_face (B, D), row i of both the same identity -> scalar.
+    """
+    v = F.normalize(h_voice.float(), dim=-1)
+    f = F.normalize(h_face.float(), dim=-1)
+    logits = v @ f.T / temperature                                          # (B, B)
+    target = torch.arange(len(v), device=v.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
 # ----------------------------------------------------------------------------- adversarial (12-13)
 
 def _adversarial(logits: Tensor, modality: Tensor, kind: str, flip: bool, weight: Tensor | None,
-                 norm: float | None, where: str) -> Tensor:
-    _check_choice("adversarial kind", kind, ADVERSARIAL_KINDS)
-    if kind == "none":
+                 norm: float | None, where: str, target: str = "flip") -> Tensor:
+    """Eq. (12) for the objective of ``kind``'s spec (dsanet.variants.ADVERSARIAL); ``flip``: the
+    generator's side, aimed as ``target``'s spec says (dsanet.variants.ADV_TARGETS)."""
+    spec = variants.get("adversarial", kind)
+    if spec.objective == "none":
         return logits.new_zeros((), dtype=torch.float32)
     if logits.dim() < 2 or logits.shape[-1] not in (1, 2):
-        raise ValueError(f"dsanet/losses.py {where}: logits must be (..., M, 2) or (..., M, 1), "
+        raise ValueError(f"{where}: logits must be (..., M, 2) or (..., M, 1), "
                          f"got {tuple(logits.shape)}")
     m = logits.shape[-2]
     if modality.shape[-1] != m:
-        raise ValueError(f"dsanet/losses.py {where}: modality must end in M = {m}, got {tuple(modality.shape)}")
+        raise ValueError(f"{where}: modality must end in M = {m}, got {tuple(modality.shape)}")
     z = logits.float()                                                   # (..., M, C)
     mod = modality.long().expand(z.shape[:-1])                          # (..., M)
     w = torch.ones_like(z[..., 0]) if weight is None else weight.float().expand(z.shape[:-1])
-    if kind == "wgan":
-        if z.shape[-1] != 1:
-            raise ValueError(f"dsanet/losses.py {where}: a WGAN critic outputs (..., M, 1), got {tuple(z.shape)}")
+    if spec.outputs == 1 and z.shape[-1] != 1:
+        raise ValueError(f"{where}: the {kind!r} discriminator is a 1-output critic, its logits are "
+                         f"(..., M, 1), got {tuple(z.shape)}")
+    if spec.objective == "wasserstein":
         c = z[..., 0]
         wf, wv = w * (mod == FACE), w * (mod == VOICE)                   # (..., M)
         gap = (c * wf).sum(-1) / wf.sum(-1).clamp_min(1e-12) - (c * wv).sum(-1) / wv.sum(-1).clamp_min(1e-12)
         return (-gap if flip else gap).sum()                             # summed over leading streams
-    y = 1 - mod if flip else mod                                         # (..., M)
-    if z.shape[-1] == 2:
-        per_item = F.cross_entropy(z.reshape(-1, 2), y.reshape(-1), reduction="none").view(y.shape)
+    goal = variants.get("adv_target", target) if flip else None
+    if goal is not None and goal.negate:   # the generator maximises the discriminator's loss
+        return -_adversarial(logits, modality, kind, False, weight, norm, where)
+    if goal is not None and goal.label == "uniform":   # both modalities at probability 1/2
+        y = torch.full(mod.shape, 0.5, device=z.device)                  # (..., M)
     else:
-        per_item = F.binary_cross_entropy_with_logits(z[..., 0], y.float(), reduction="none")
+        y = (1 - mod if goal is not None and goal.label == "flipped" else mod).float()  # (..., M)
+    if spec.objective == "least_squares":
+        per_item = (z[..., 0] - y).square()                              # (D(h) - y)^2, (..., M)
+    elif z.shape[-1] == 2:
+        logp = F.log_softmax(z, dim=-1)                                  # (..., M, 2)
+        per_item = -(y * logp[..., VOICE] + (1 - y) * logp[..., FACE])
+    else:
+        per_item = F.binary_cross_entropy_with_logits(z[..., 0], y, reduction="none")
     return (per_item * w).sum() / (m if norm is None else norm)
 
 
@@ -351,21 +422,40 @@ def discriminator_loss(logits: Tensor, modality: Tensor, kind: str = "sagan", *,
     estimate it maximises is :math:`\bar c_{voice} - \bar c_{face}`; ``norm`` is not used (the
     per-modality means already normalise). "none": zero.
 
+    "lsgan" (Mao et al., 2017): the least-squares loss of a 1-output discriminator (M, 1) trained
+    towards 1 for voices and 0 for faces, reduced as the cross-entropy is,
+
+    .. math:: \mathcal{L}_{disc} = \frac{1}{\text{norm}}\sum_{m} w_m \big(D(h_m) - Y_m\big)^2
+        \quad(\text{a voice gives }(D - 1)^2\text{, a face }D^2).
+
     logits (..., M, C), modality (M,) or (..., M) long -> scalar.
     """
     return _adversarial(logits, modality, kind, False, weight, norm, "discriminator_loss")
 
 
 def adversarial_loss(logits: Tensor, modality: Tensor, kind: str = "sagan", *,
-                     weight: Tensor | None = None, norm: float | None = None) -> Tensor:
-    r"""The generator's side of eq. (12): fool the discriminator.
+                     weight: Tensor | None = None, norm: float | None = None,
+                     target: str = "flip") -> Tensor:
+    r"""The generator's side of eq. (12): fool the discriminator. ``target`` says how:
 
-    "sagan" / "gan": the cross-entropy of :func:`discriminator_loss` on the *flipped* modality
-    :math:`1 - Y` (as the published code does; the non-saturating GAN form). "wgan": the negated
-    critic loss, :math:`\bar c_{voice} - \bar c_{face}`. "none": zero. Same shapes and options as
+    * "flip" (the published code; the non-saturating GAN form): the cross-entropy of
+      :func:`discriminator_loss` on the *flipped* modality :math:`1 - Y`. Its optimum maps voices
+      to where faces were and back: the modalities swap instead of merging, and the
+      discriminator's accuracy falls towards 0 rather than 1/2.
+    * "confusion" (modality confusion): cross-entropy against the uniform target
+      :math:`-\tfrac12(\log D_{face}(h) + \log D_{voice}(h))`, minimal where the discriminator
+      cannot tell the modalities apart (accuracy 1/2).
+    * "minimax" (gradient reversal): the negated discriminator loss, eq. (12)'s min-max read
+      literally; its gradient is the discriminator's, reversed.
+
+    "lsgan" takes the same targets with the squared error in place of the cross-entropy: "flip"
+    :math:`(D(h) - (1 - Y))^2`, "confusion" :math:`(D(h) - \tfrac12)^2`, "minimax" the negated
+    discriminator loss. "wgan" ignores ``target``: the negated critic loss,
+    :math:`\bar c_{voice} - \bar c_{face}`. "none": zero. Same shapes and options as
     :func:`discriminator_loss`.
     """
-    return _adversarial(logits, modality, kind, True, weight, norm, "adversarial_loss")
+    _check_choice("adversarial target", target, ADV_TARGETS)
+    return _adversarial(logits, modality, kind, True, weight, norm, "adversarial_loss", target)
 
 
 def _adversarial_weights(modality: Tensor, reduction: str) -> tuple[Tensor | None, int]:
@@ -397,26 +487,52 @@ def centre_loss(h: Tensor, labels: Tensor, centres: Tensor) -> Tensor:
     safe root of :func:`safe_distance`. h (B, D), labels (B,) long in [0, n), centres (n, D) -> scalar.
     """
     if h.dim() != 2 or centres.dim() != 2 or h.shape[1] != centres.shape[1]:
-        raise ValueError(f"dsanet/losses.py centre_loss: need h (B, D) and centres (n, D), got "
+        raise ValueError(f"centre_loss needs h (B, D) and centres (n, D), got "
                          f"{tuple(h.shape)} and {tuple(centres.shape)}")
     if labels.shape != h.shape[:1]:
-        raise ValueError(f"dsanet/losses.py centre_loss: labels must be (B,) = ({h.shape[0]},), "
+        raise ValueError(f"centre_loss: labels must be (B,) = ({h.shape[0]},), "
                          f"got {tuple(labels.shape)}")
     return safe_distance(h, centres[labels.long()]).mean()
 
 
 # ----------------------------------------------------------------------------- totals (24), (25)
 
-def _disc_logits(discriminator: Discriminator, h: Tensor, kind: str) -> Tensor | None:
-    """Discriminator logits (S, M, C) for items h (S, M, D); precomputed logits are reshaped."""
-    if kind == "none":
+def _per_input_logits(discriminator: Callable[[Tensor], Tensor], out, h: Tensor) -> Tensor:
+    """``cfg.gen_calls="per_input"``: one discriminator call per stream and input batch.
+
+    The inputs of a tuple output are its k+1 positions (anchor batch, each candidate batch); of a
+    pair (or in-batch) output its voice batch and its face batch. h (S, M, D) -> (S, M, C).
+    """
+    s, m, d = h.shape
+    if hasattr(out, "h"):                                             # items b-major: (b, j)
+        b, items = out.modality.shape
+        x = h.view(s, b, items, d).transpose(1, 2)                    # (S, k+1, B, D)
+    else:                                                             # voices, then faces
+        x = h.view(s, 2, m // 2, d)                                   # (S, 2, B, D)
+    z = torch.stack([torch.stack([discriminator(x[i, j]) for j in range(x.shape[1])])
+                     for i in range(s)])                              # (S, G, n, C)
+    return (z.transpose(1, 2) if hasattr(out, "h") else z).reshape(s, m, -1)
+
+
+def _disc_logits(discriminator: Discriminator, h: Tensor, kind: str, out=None) -> Tensor | None:
+    """Discriminator logits (S, M, C) for items h (S, M, D); precomputed logits are reshaped.
+
+    With ``out`` (the model output the items come from) the module is called once per stream
+    and input batch (:func:`_per_input_logits`), else once on all S*M items.
+    """
+    if variants.get("adversarial", kind).objective == "none":
         return None
     if discriminator is None:
-        raise ValueError(f"dsanet/losses.py: cfg.adversarial={kind!r} needs a discriminator (module or logits)")
+        raise ValueError(f"cfg.adversarial={kind!r} needs a discriminator (module or logits), got None")
     s, m, d = h.shape
-    z = discriminator if isinstance(discriminator, Tensor) else discriminator(h.reshape(s * m, d))
+    if isinstance(discriminator, Tensor):
+        z = discriminator
+    elif out is not None:
+        z = _per_input_logits(discriminator, out, h)
+    else:
+        z = discriminator(h.reshape(s * m, d))
     if z.numel() not in (s * m, 2 * s * m):
-        raise ValueError(f"dsanet/losses.py: discriminator logits of shape {tuple(z.shape)} do not fit "
+        raise ValueError(f"discriminator logits of shape {tuple(z.shape)} do not fit "
                          f"{s} streams x {m} items")
     return z.reshape(s, m, -1)                                        # (S, M, C)
 
@@ -424,10 +540,10 @@ def _disc_logits(discriminator: Discriminator, h: Tensor, kind: str) -> Tensor |
 def _tuple_items(out) -> tuple[Tensor, Tensor]:
     """A tuple output as items: h (S, B*(k+1), D) and modality (B*(k+1),)."""
     if out.h.dim() != 4:
-        raise ValueError(f"dsanet/losses.py: TupleOutput.h must be (S, B, k+1, D), got {tuple(out.h.shape)}")
+        raise ValueError(f"TupleOutput.h must be (S, B, k+1, D), got {tuple(out.h.shape)}")
     s, b, items, d = out.h.shape
     if out.modality.shape != (b, items):
-        raise ValueError(f"dsanet/losses.py: TupleOutput.modality must be (B, k+1) = ({b}, {items}), "
+        raise ValueError(f"TupleOutput.modality must be (B, k+1) = ({b}, {items}), "
                          f"got {tuple(out.modality.shape)}")
     return out.h.reshape(s, b * items, d), out.modality.reshape(-1)
 
@@ -436,7 +552,7 @@ def _pair_items(out) -> tuple[Tensor, Tensor]:
     """A pair output as items: h (S, 2B, D) (voices then faces) and modality (2B,)."""
     hv, hf = out.h_voice, out.h_face
     if hv.dim() != 3 or hv.shape != hf.shape:
-        raise ValueError(f"dsanet/losses.py: PairOutput needs h_voice and h_face (S, B, D) of one shape, "
+        raise ValueError(f"PairOutput needs h_voice and h_face (S, B, D) of one shape, "
                          f"got {tuple(hv.shape)} and {tuple(hf.shape)}")
     b = hv.shape[1]
     modality = torch.cat([torch.full((b,), VOICE, device=hv.device), torch.full((b,), FACE, device=hv.device)])
@@ -457,11 +573,24 @@ def _items_of(out, reduction: str) -> tuple[Tensor, Tensor, Tensor | None, int]:
 
 def _adversarial_total(cfg, out, discriminator: Discriminator, generator_side: bool) -> Tensor:
     h, modality, weight, norm = _items_of(out, cfg.adv_reduction)         # (S, M, D), (M,)
-    z = _disc_logits(discriminator, h, cfg.adversarial)                   # (S, M, C) or None
+    per_input = out if getattr(cfg, "gen_calls", "pooled") == "per_input" else None
+    z = _disc_logits(discriminator, h, cfg.adversarial, per_input)        # (S, M, C) or None
     if z is None:
         return h.new_zeros((), dtype=torch.float32)
-    fn = adversarial_loss if generator_side else discriminator_loss
-    return fn(z, modality, cfg.adversarial, weight=weight, norm=norm)
+    if generator_side:
+        return adversarial_loss(z, modality, cfg.adversarial, weight=weight, norm=norm,
+                                target=cfg.adv_target)
+    return discriminator_loss(z, modality, cfg.adversarial, weight=weight, norm=norm)
+
+
+def discriminator_logits(cfg, out, discriminator: Callable[[Tensor], Tensor]) -> Tensor:
+    """The discriminator's logits (S, M, C) on a tuple or pair output's items, in item order:
+    one call on all items, or one per stream and input batch (``cfg.gen_calls="per_input"``)."""
+    h = _items_of(out, cfg.adv_reduction)[0]                              # (S, M, D)
+    if getattr(cfg, "gen_calls", "pooled") == "per_input":
+        return _per_input_logits(discriminator, out, h)
+    s, m, d = h.shape
+    return discriminator(h.reshape(s * m, d)).view(s, m, -1)
 
 
 def discriminator_total(cfg, out, discriminator: Discriminator) -> Tensor:
@@ -493,15 +622,30 @@ def matching_total(cfg, out, target: Tensor, discriminator: Discriminator = None
     """
     s, b, items, d = out.h.shape
     if out.logits.shape != (s, b, items - 1):
-        raise ValueError(f"dsanet/losses.py matching_total: logits must be (S, B, k) = ({s}, {b}, {items - 1}), "
+        raise ValueError(f"matching_total: logits must be (S, B, k) = ({s}, {b}, {items - 1}), "
                          f"got {tuple(out.logits.shape)}")
+    metric, cls = tuple_terms(cfg, out, target)
+    adversarial = _adversarial_total(cfg, out, discriminator, generator_side=True)
+    total = adversarial + cfg.lam * metric + cfg.mu * cls
+    return {"total": total, "adversarial": adversarial, "metric": metric, "cls": cls}
+
+
+def tuple_terms(cfg, out, target: Tensor) -> tuple[Tensor, Tensor]:
+    """The per-tuple terms of eq. (24) summed over streams: (metric, eq. 23; cls, eq. 20).
+
+    ``out``: ``h`` (S, B, k+1, D), ``logits`` (S, B, k); ``target`` (B,) -> two scalars.
+    """
+    s, b, items, d = out.h.shape
     targets = target.repeat(s)                                             # (S*B,), stream-major
     # every per-stream loss is a mean over its B rows, so the sum over streams is S x the flat mean
     metric = s * metric_loss(cfg, out.h.reshape(s * b, items, d), targets)
     cls = s * classification_loss(cfg, out.logits.reshape(s * b, items - 1), targets)
-    adversarial = _adversarial_total(cfg, out, discriminator, generator_side=True)
-    total = adversarial + cfg.lam * metric + cfg.mu * cls
-    return {"total": total, "adversarial": adversarial, "metric": metric, "cls": cls}
+    return metric, cls
+
+
+def adversarial_total(cfg, out, discriminator: Discriminator) -> Tensor:
+    """The generator side of eq. (13) on a tuple or pair output (each item once for pairs)."""
+    return _adversarial_total(cfg, out, discriminator, generator_side=True)
 
 
 def _stream_centres(centres: Tensor | Sequence[Tensor], s: int, stream_kinds: Sequence[int] | None) -> Tensor:
@@ -515,14 +659,14 @@ def _stream_centres(centres: Tensor | Sequence[Tensor], s: int, stream_kinds: Se
         centres = torch.stack(list(centres))
     if stream_kinds is not None:
         if centres.dim() != 3 or len(stream_kinds) != s:
-            raise ValueError(f"dsanet/losses.py retrieval_total: stream_kinds needs centres (K, n, D) and one "
+            raise ValueError(f"retrieval_total: stream_kinds needs centres (K, n, D) and one "
                              f"kind per stream ({s}), got {tuple(centres.shape)} and {list(stream_kinds)}")
         return centres[list(stream_kinds)]
     if centres.dim() == 2:
         return centres.expand(s, -1, -1)
     if centres.dim() == 3 and centres.shape[0] == s:
         return centres
-    raise ValueError(f"dsanet/losses.py retrieval_total: centres must be (n, D) or (S={s}, n, D), or come "
+    raise ValueError(f"retrieval_total: centres must be (n, D) or (S={s}, n, D), or come "
                      f"with stream_kinds; got {tuple(centres.shape)}")
 
 
@@ -554,6 +698,8 @@ def retrieval_metric(cfg, h_voice: Tensor, h_face: Tensor, labels: Tensor) -> Te
     h_voice, h_face (S, B, D), labels (B,) -> scalar.
     """
     _check_choice("cfg.metric_loss", cfg.metric_loss, METRIC_LOSSES)
+    if cfg.metric_loss in BATCH_METRICS:
+        raise ValueError(f"metric_loss={cfg.metric_loss!r} is a batch loss: use sampling='batch'")
     if cfg.metric_loss == "none":
         return h_voice.new_zeros((), dtype=torch.float32)
     s, b, _ = h_voice.shape
@@ -588,7 +734,7 @@ def retrieval_total(cfg, out, labels: Tensor, retrieval_head: Callable[[Tensor],
     """
     hv, hf = out.h_voice, out.h_face
     if hv.dim() != 3 or hv.shape != hf.shape or labels.shape != hv.shape[1:2]:
-        raise ValueError(f"dsanet/losses.py retrieval_total: need h_voice, h_face (S, B, D) and labels (B,), "
+        raise ValueError(f"retrieval_total needs h_voice, h_face (S, B, D) and labels (B,), "
                          f"got {tuple(hv.shape)}, {tuple(hf.shape)}, {tuple(labels.shape)}")
     s = hv.shape[0]
     c = _stream_centres(centres, s, stream_kinds)  # (S, n, D)

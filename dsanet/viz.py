@@ -2,7 +2,7 @@
 
 Every function takes plain arrays or DataFrames and returns a matplotlib ``Figure``; nothing here
 trains or evaluates. :func:`save` writes a figure as PNG under ``<out_dir>/figures/``. Colours come
-from seaborn; every random projection takes an explicit ``seed``.
+from seaborn. 2-D projections of embeddings are computed in :mod:`dsanet.projections`.
 """
 from __future__ import annotations
 
@@ -22,13 +22,30 @@ def theme() -> None:
     sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85)
 
 
-def save(fig, out_dir: str | Path, name: str, dpi: int = 110) -> Path:
-    """Write ``fig`` to ``<out_dir>/figures/<name>.png``; returns the path (the figure stays open)."""
+DPI = 200          # PNG resolution of every saved figure
+VECTOR = "svg"     # the vector copy written beside each PNG
+
+
+def save(fig, out_dir: str | Path, name: str, dpi: int = DPI) -> Path:
+    """Write ``fig`` to ``<out_dir>/figures/<name>.png`` (``dpi``) and ``<name>.svg`` beside it;
+    returns the PNG's path (the figure stays open)."""
     d = Path(out_dir) / "figures"
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"{name}.png"
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    fig.savefig(path.with_suffix(f".{VECTOR}"), bbox_inches="tight")
     return path
+
+
+def robust_limits(arrays, q: float = 1.0) -> tuple[float, float]:
+    """Shared colour limits: the q-th and (100-q)-th percentiles of all values together, so that
+    one peak does not wash out the rest of the map (values beyond are drawn at the end colours)."""
+    v = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(v, [q, 100 - q])
+    return (float(lo), float(hi)) if hi > lo else (float(v.min()), float(v.max()) + 1e-12)
 
 
 def _to_image(x) -> np.ndarray:
@@ -88,6 +105,8 @@ def calibration(lines: pd.DataFrame, title: str = "Benchmark calibration",
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("1:k matching accuracy")
     ax.set_title(title)
+    if ax.get_legend() is not None:   # outside the axes: the oracle curve runs along the top
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -107,8 +126,7 @@ def dem_maps(maps: dict, block, peak) -> plt.Figure:
     block: ((row0, row1), (col0, col1)) half-open; peak: (i, j).
     """
     n = len(maps)
-    vmin = min(float(np.asarray(m).min()) for m in maps.values())
-    vmax = max(float(np.asarray(m).max()) for m in maps.values())
+    vmin, vmax = robust_limits(maps.values())          # 1st-99th percentile of all three maps
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 2.8), squeeze=False, layout="constrained")
     for ax, (name, m) in zip(axes[0], maps.items()):
         ax.grid(False)
@@ -118,7 +136,8 @@ def dem_maps(maps: dict, block, peak) -> plt.Figure:
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("position j of HW")
         ax.set_ylabel("channel i")
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
+    bar = fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, extend="both")
+    bar.set_label("activation (1st-99th percentile)", fontsize=8)
     return fig
 
 
@@ -179,8 +198,11 @@ def dropout_rates(df: pd.DataFrame) -> plt.Figure:
     """
     fig, ax = plt.subplots(figsize=(4.8, 3.4))
     for (structure, rate), g in df.groupby(["structure", "rate"]):
-        line = ax.plot(g["p"], g["formula"], label=f"{structure} {rate} (formula)")[0]
-        ax.scatter(g["p"], g["simulated"], color=line.get_color(), s=16, zorder=3)
+        line = ax.plot(g["p"], g["formula"], label=f"{structure} {rate} (formula)",
+                       linewidth=1, alpha=0.8, zorder=2)[0]
+        # hollow markers drawn above the lines: a point on its line stays visible
+        ax.scatter(g["p"], g["simulated"], s=34, facecolors="white", edgecolors=line.get_color(),
+                   linewidths=1.4, zorder=4)
     ax.set_xlabel("dropout probability p of each generator")
     ax.set_ylabel("rate")
     ax.set_title("Table I by simulation (dots) and formula (lines)", fontsize=9)
@@ -246,26 +268,11 @@ def kept_negatives(df: pd.DataFrame, x: str = "step", y: str = "kept",
 
 # ----------------------------------------------------------------------------- 05 features
 
-def project(x: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
-    """(N, D) -> (N, 2) with t-SNE (sklearn) or UMAP (umap-learn), seeded."""
-    x = np.asarray(x, dtype=np.float32)
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
-        return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
-    if method == "umap":
-        import umap
-
-        nn = int(min(15, len(x) - 1))
-        return umap.UMAP(n_neighbors=nn, random_state=seed, n_jobs=1).fit_transform(x)
-    raise ValueError(f"unknown projection {method!r}; use 'tsne' or 'umap'")
-
-
 def feature_grid(points: pd.DataFrame, title: str = "") -> plt.Figure:
     """Fig. 1: one panel per (projection, model); colour = identity, marker = modality.
 
-    points columns: x, y, identity, modality, model, projection.
+    points columns: x, y, identity, modality, model, projection. The title states the counts
+    actually plotted (:func:`point_counts`); ``title`` is added after them.
     """
     projs, models = list(dict.fromkeys(points["projection"])), list(dict.fromkeys(points["model"]))
     fig, axes = plt.subplots(len(projs), len(models), figsize=(3.8 * len(models), 3.4 * len(projs)),
@@ -283,10 +290,22 @@ def feature_grid(points: pd.DataFrame, title: str = "") -> plt.Figure:
             ax.set_ylabel("")
     if axes[0, -1].get_legend() is not None:
         sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    counts = point_counts(points[(points["projection"] == projs[0]) & (points["model"] == models[0])])
+    fig.suptitle(f"{counts}; {title}" if title else counts, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def point_counts(points: pd.DataFrame) -> str:
+    """'5 identities x (4 voice + 4 face) points' from one panel's rows (ranges if they vary)."""
+    per = points.groupby(["identity", "modality"]).size().unstack(fill_value=0)   # (I, modalities)
+
+    def span(col) -> str:
+        lo, hi = int(per[col].min()), int(per[col].max())
+        return f"{lo}" if lo == hi else f"{lo}-{hi}"
+
+    parts = " + ".join(f"{span(m)} {m}" for m in per.columns)
+    return f"{len(per)} identities x ({parts}) points"
 
 
 def cams(images, maps: dict, labels=None) -> plt.Figure:
@@ -305,7 +324,7 @@ def cams(images, maps: dict, labels=None) -> plt.Figure:
             axes[0, j].set_title(str(labels[j]), fontsize=7)
         for i, name in enumerate(names, start=1):
             axes[i, j].imshow(img)
-            axes[i, j].imshow(np.asarray(maps[name][j]), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            im = axes[i, j].imshow(np.asarray(maps[name][j]), cmap="jet", alpha=0.45, vmin=0, vmax=1)
     for i, name in enumerate(["face", *names]):
         axes[i, 0].set_ylabel(name, fontsize=8)
     for ax in axes.ravel():
@@ -313,28 +332,62 @@ def cams(images, maps: dict, labels=None) -> plt.Figure:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
+    if names:
+        bar = fig.colorbar(plt.cm.ScalarMappable(norm=im.norm, cmap=im.cmap),
+                           ax=axes[1:].ravel().tolist(), shrink=0.9, pad=0.02)
+        bar.set_label("class activation (0-1)", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
     return fig
 
 
 # ----------------------------------------------------------------------------- 06 matching
 
-def matching_curve(df: pd.DataFrame, reference: pd.DataFrame | None = None) -> plt.Figure:
+def matching_curve(df: pd.DataFrame, reference: pd.DataFrame | None = None,
+                   extra: pd.DataFrame | None = None) -> plt.Figure:
     """Fig. 5: 1:k accuracy (%) against k per direction, with 95% bands and reference lines.
 
-    df columns: k, direction, value, ci_low, ci_high (percent); reference: k, scorer, value (%).
+    df columns: k, direction, value, ci_low, ci_high (percent) [, model: one line per model and
+    direction, default "DSANet"]; ``extra``: more rows of the same form (e.g. a baseline's),
+    drawn the same way; reference: k, scorer, value (%) - the benchmark's oracle, gender-only
+    (dotted) and chance lines, or any other.
     """
     fig, ax = plt.subplots(figsize=(5.0, 3.5))
-    for d, g in df.groupby("direction"):
+    rows = pd.concat([df, extra], ignore_index=True) if extra is not None else df
+    if "model" not in rows.columns:
+        rows = rows.assign(model="DSANet")
+    rows = rows.assign(model=rows["model"].fillna("DSANet"))
+    for (m, d), g in rows.groupby(["model", "direction"], sort=False):
         g = g.sort_values("k")
-        line = ax.plot(g["k"], g["value"], marker="o", label=f"DSANet {d}")[0]
-        ax.fill_between(g["k"], g["ci_low"], g["ci_high"], color=line.get_color(), alpha=0.2)
+        line = ax.plot(g["k"], g["value"], marker="o", markersize=4, label=f"{m} {d}")[0]
+        if {"ci_low", "ci_high"} <= set(g.columns) and g["ci_low"].notna().any():
+            ax.fill_between(g["k"], g["ci_low"], g["ci_high"], color=line.get_color(), alpha=0.2)
     if reference is not None:
         for name, g in reference.groupby("scorer"):
             g = g.sort_values("k")
-            ax.plot(g["k"], g["value"], linestyle="--", linewidth=1, label=name)
+            dotted = "gender" in str(name)
+            ax.plot(g["k"], g["value"], linestyle=":" if dotted else "--", linewidth=1.2,
+                    color="k" if dotted else None, label=name)
     ax.set_xlabel("k (candidates)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title("1:k matching (Fig. 5)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def line_panels(df: pd.DataFrame, x: str, y: str, hue: str, title: str = "", smooth: int = 1,
+                hline: float | None = None) -> plt.Figure:
+    """One panel: ``y`` against ``x``, a line per ``hue`` value (rolling mean over ``smooth``
+    rows), with an optional horizontal reference line (e.g. chance)."""
+    fig, ax = plt.subplots(figsize=(5.0, 3.2))
+    for name, g in df.groupby(hue, sort=False):
+        g = g.sort_values(x)
+        ax.plot(g[x], g[y].rolling(max(1, smooth), min_periods=1).mean(), label=str(name))
+    if hline is not None:
+        ax.axhline(hline, color="k", linestyle=":", linewidth=1, label=f"{hline:g}")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig

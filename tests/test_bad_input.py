@@ -1,5 +1,5 @@
 """Bad input: a clear error naming the file and the problem, or a documented, counted skip
-(policy: dsanet/data/layout.py). Never a NaN, never a silently wrong label."""
+(policy table: docs/bad_input.md). Never a NaN, never a silently wrong label."""
 from __future__ import annotations
 
 import os
@@ -120,7 +120,9 @@ def test_meta_rows_without_media_are_skipped_and_counted(make_tree):
     index = load_index(tree.root)
     assert index.skipped == {"set_none": 1, "missing_folders": 1, "no_voices": 2, "no_faces": 1,
                              "unlisted_voice_folders": 0, "unlisted_face_folders": 1,
-                             "ignored_files": 1}
+                             "ignored_files": 1, "unreadable_folders": 0,
+                             "unreadable_identities": 0, "symlink_escapes": 0, "symlink_loops": 0,
+                             "symlinked_identities": 0}
     assert index.summary().loc["Identities"].tolist() == [0, 2, 6, 8]   # train lost all 3
     assert "Zoe_Gone" not in set(index.identities.face_id)
 

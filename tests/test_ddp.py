@@ -41,8 +41,12 @@ def smoke_root(tmp_path_factory):
 
 
 def ddp_config(root):
+    # per-tuple sampling: the same global batch on 1 or 2 ranks. With sampling="batch" each rank
+    # forms its tuples inside its own slice of the identities, so the negatives differ from a
+    # single process's (dsanet.engine.matching.InBatchMatchingTask).
     return smoke(data_root=str(root), steps=STEPS + 1, eval_every=100, log_every=2,
-                 batch_size=8, freeze_bn=True, dropout=0.0, enhancement="none", device="cpu")
+                 batch_size=8, freeze_bn=True, dropout=0.0, enhancement="none", device="cpu",
+                 sampling="tuple")
 
 
 def _free_port() -> int:

@@ -35,7 +35,8 @@ def test_presets_build_valid_configs(name):
 @pytest.mark.parametrize("name", ex.table_names())
 def test_rows_and_columns_match_the_papers_table(name):
     paper = paper_table(name)
-    assert [r for r, _ in ex.presets(name)] == list(paper["row"]), "rows one-to-one, paper's order"
+    ours = [r for r, _ in ex.presets(name) if r not in ex.NOT_IN_PAPER]
+    assert ours == list(paper["row"]), "rows one-to-one, paper's order"
     for col in ex.get_table(name).columns:
         assert col.key in paper.columns
 
@@ -159,7 +160,9 @@ def test_run_table_reduces_over_seeds(tmp_path):
     assert cell["n_seeds"] == 3 and cell["paper"] == 92.6
     assert res.made["runs"] == 9 and res.made["trained_now"] == 0 and res.made["steps"] == 2
     w = ex.wide(res, "distance")
-    assert list(w.columns) == ["row", "V-F", "V-F paper", "F-V", "F-V paper"]
+    assert list(w.columns) == ["row", "V-F", "V-F paper", "V-F vs ref.", "F-V", "F-V paper",
+                               "F-V vs ref."]
+    assert w.loc[0, "V-F vs ref."] == "ref."                         # 1-layer DEM is VI's reference
     assert w.loc[1, "V-F"] == f"70.0 ± {half:.1f}" and w.loc[1, "V-F paper"] == "92.6"
     both = ex.wide_all(res)                  # no classifier rows in these runs: distance fallback
     assert list(both["scorer"]) == ["classifier"] * 3 + ["distance"] * 3
@@ -178,7 +181,7 @@ def test_one_seed_uses_the_runs_bootstrap_interval(tmp_path):
     assert c.loc[("GAN", "F-V (k=10)"), ["mean", "ci_low", "ci_high"]].tolist() == \
         pytest.approx([80.0, 78.0, 84.0])
     assert c.loc[("WGAN", "V-F"), "ci"] == "bootstrap, 1 seed"
-    assert res.made["runs"] == 6                                   # 3 rows x (k = 2, k = 10)
+    assert res.made["runs"] == 8                           # 4 rows (LSGAN added) x (k = 2, k = 10)
 
 
 def test_t_interval_known_answer():

@@ -338,7 +338,7 @@ def naive_adv(out, disc, flip, weights=None, norm=None):
 def test_matching_total_combines_streams_as_eq24():
     out, target = fake_tuples()
     disc = LinearDisc(4)
-    cfg = Config(lam=2.0, mu=3.0, eta=0.1, margin=1.2)
+    cfg = Config(lam=2.0, mu=3.0, eta=0.1, margin=1.2, adv_target="flip")   # the naive reference flips
     res = L.matching_total(cfg, out, target, disc)
     tl = target.tolist()
     adv = naive_adv(out, disc, flip=True)                     # eq. (12): sum over k+1 items, / N
@@ -358,7 +358,7 @@ def test_matching_total_combines_streams_as_eq24():
 def test_matching_total_reductions_and_switches():
     out, target = fake_tuples(k=2)
     disc = LinearDisc(4)
-    cfg = Config(lam=0.5, mu=0.25)
+    cfg = Config(lam=0.5, mu=0.25, adv_target="flip")
     pub = L.matching_total(cfg.replace(adv_reduction="published"), out, target, disc)["adversarial"]
     want = naive_adv(out, disc, True, weights=lambda j, items: items - 1.0 if j == 0 else 1.0)
     assert pub.item() == pytest.approx(want, rel=1e-5)        # k = 2: the anchor (face in F-V) x2
@@ -392,7 +392,7 @@ def test_retrieval_total_matches_naive_eqs25_27():
     centres = torch.randn(s, n, d, generator=g)
     out = SimpleNamespace(h_voice=hv, h_face=hf)
     head, disc = DiffHead(d), LinearDisc(d)
-    cfg = Config(lam1=0.1, mu1=0.2, margin=1.2)
+    cfg = Config(lam1=0.1, mu1=0.2, margin=1.2, adv_target="flip")
     res = L.retrieval_total(cfg, out, labels, head, centres, disc)
 
     w, lab = head.w.tolist(), labels.tolist()

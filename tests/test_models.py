@@ -235,4 +235,4 @@ def test_pairwise_head_scores_each_candidate_by_its_difference_to_the_anchor():
     assert torch.allclose(s1[0, 1] - s1[0, 0], expected, atol=1e-5)
 
     with pytest.raises(ValueError, match="head"):
-        MatchingClassifier(2, 8, head="mlp")
+        MatchingClassifier(2, 8, head="nosuch")

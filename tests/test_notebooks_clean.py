@@ -1,9 +1,9 @@
-"""The committed notebooks are clean, parameterised and exactly what scripts/make_notebooks.py writes;
-the reproduction runner finds them and gathers reports/README.md."""
+"""The committed notebooks are clean, parameterised, and each ``NN_name.ipynb`` is in sync with its
+jupytext source ``NN_name.py`` (percent format); the reproduction runner finds them and gathers
+reports/README.md."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 from pathlib import Path
 
@@ -53,21 +53,39 @@ def test_title_then_a_flat_parameters_cell(path):
     assert 'os.environ.get("DSANET_PROFILE", "quick")' in tagged[0].source
 
 
-def test_notebooks_are_what_the_generator_writes():
-    script = ROOT / "scripts" / "make_notebooks.py"
-    spec = importlib.util.spec_from_file_location("make_notebooks", script)
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    assert list(gen.NOTEBOOKS) == NAMES
-    for name in NAMES:
-        assert (ROOT / "notebooks" / f"{name}.ipynb").read_text() == gen.render(name), \
-            f"{name}: run scripts/make_notebooks.py"
+def _cells(nb) -> list[tuple]:
+    """(type, source, tags) of every cell: what a pair must agree on."""
+    return [(c.cell_type, c.source, list(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_every_notebook_has_its_percent_source_and_nothing_else():
+    sources = sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
+    assert sources == NAMES
+    config = (ROOT / "notebooks" / "jupytext.toml").read_text()
+    assert 'formats = "ipynb,py:percent"' in config
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ipynb_and_py_are_a_synced_pair(name):
+    """Same cells (type, source, tags) in both files: run ``jupytext --sync notebooks/*.py``."""
+    import jupytext
+
+    ipynb = _read(ROOT / "notebooks" / f"{name}.ipynb")
+    text = (ROOT / "notebooks" / f"{name}.py").read_text()
+    py = jupytext.reads(text, fmt="py:percent")
+    assert ipynb.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+    assert py.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+    assert py.metadata["kernelspec"]["name"] == "python3"
+    assert _cells(py) == _cells(ipynb), f"{name}.py and {name}.ipynb differ: jupytext --sync"
+    # the percent markers, written out: one tagged parameters cell, markdown cells marked
+    assert text.count('# %% tags=["parameters"]\n') == 1
+    assert text.count("# %% [markdown]\n") == sum(c.cell_type == "markdown" for c in ipynb.cells)
 
 
 # ----------------------------------------------------------------------------- reproduce
 
 def test_find_notebooks_and_only(tmp_path):
-    from dsanet.reproduce import find_notebooks
+    from dsanet.runner import find_notebooks
 
     for name in ("00_a.ipynb", "04_b.ipynb", "notes.ipynb"):
         (tmp_path / name).write_text("{}")
@@ -83,11 +101,11 @@ def test_setup_keeps_smoke_out_of_reports(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ctx = setup("smoke", chdir=False, runs_dir=str(tmp_path / "runs"))
     assert ctx.out == Path(SMOKE_OUT) and ctx.smoke and "reports" not in ctx.out.parts
-    assert setup("quick", chdir=False, runs_dir=str(tmp_path / "runs")).out == Path("reports")
+    assert setup("quick", chdir=False, runs_dir=str(tmp_path / "runs")).out == Path("runs/notebooks")
 
 
 def test_readme_gathers_tables_in_order(tmp_path):
-    from dsanet.reproduce import write_readme
+    from dsanet.runner import write_readme
 
     (tmp_path / "tables").mkdir()
     for name in ("XII", "IV", "II"):
@@ -101,7 +119,7 @@ def test_readme_gathers_tables_in_order(tmp_path):
 
 
 def test_parse_params():
-    from dsanet.reproduce import _parse_params
+    from dsanet.runner import _parse_params
 
     assert _parse_params(["seeds=3", "scorer=classifier", "x=0.5"]) == \
         {"seeds": 3, "scorer": "classifier", "x": 0.5}
@@ -110,7 +128,7 @@ def test_parse_params():
 
 
 def test_partial_rerun_keeps_the_full_runs_record(tmp_path):
-    from dsanet.reproduce import _merge_record
+    from dsanet.runner import _merge_record
 
     path = tmp_path / "run_info.json"
     full = {"command": "python -m dsanet reproduce", "profile": "quick", "started": "T0",

@@ -92,7 +92,7 @@ def test_generator_rejects_wrong_map_shape():
     with pytest.raises(ValueError, match="Generator expects"):
         Generator(smoke())(torch.randn(2, 32, 10, 10))
     with pytest.raises(ValueError, match="adversarial"):
-        Generator(paper(adversarial="lsgan"))
+        Generator(paper(adversarial="began"))
 
 
 @pytest.mark.parametrize("kind,out", [("sagan", 2), ("gan", 2), ("none", 2), ("wgan", 1)])

@@ -207,6 +207,7 @@ def test_resume_refuses_another_config_and_no_resume_starts_afresh(reference, cf
 
 
 def test_nan_guard_names_the_step_and_term(cfg, tmp_path, monkeypatch):
+    cfg = cfg.replace(sampling="tuple")                   # per-tuple parts go through matching_total
     real, calls = losses.matching_total, {"n": 0}
     parts_per_step = 2                                    # direction "both": vf and fv halves
 

@@ -10,14 +10,19 @@ The cache lives in ``cfg.cache_dir`` (default ``<data root>/.cache``) in a folde
 hash of the split's file list (relative path, size, mtime), the roots and the front-end
 settings, so any change of inputs or settings builds a new one. A cache is written into a
 temporary folder and renamed into place only when complete, so a partial cache is never read.
+Free space is checked before a build and the arrays are preallocated, so a full disk fails with
+:class:`CacheSpaceError` ("no space left on ... for the cache at ... (needs N MB)") and the
+temporary folder is removed; temporary folders left by killed builds (their owner process is
+gone) are removed by the next build in the same cache root.
 
-Bad files are skipped (policy: :mod:`dsanet.data.layout`), counted by reason in
+Bad files are skipped (policy: ``docs/bad_input.md``), counted by reason in
 ``CachedSplit.report`` and listed there; labels always come from the current index, never from
 the cache, so a skip can never shift a label.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
@@ -33,6 +38,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .cache_files import (SPACE_MARGIN, CacheSpaceError, preallocate, remove_stale_temporaries,
+                          space_error, write_owner)
 from .frontends import Spectrogram, load_face, load_wav, resize_face, wav_frames
 from .layout import DataError, DataIndex
 
@@ -190,7 +197,9 @@ def _fill(path: Path, shape: tuple, dtype, dataset: _Decode, skip: dict, cfg, pr
     if progress:
         from tqdm.auto import tqdm
         loader = tqdm(loader, desc=desc, total=len(todo))
-    mm = np.memmap(path, dtype=dtype, mode="w+", shape=(max(len(todo), 1),) + shape)
+    shape_all = (max(len(todo), 1),) + shape
+    preallocate(path, int(np.prod(shape_all)) * np.dtype(dtype).itemsize)
+    mm = np.memmap(path, dtype=dtype, mode="r+", shape=shape_all)
     for i, arr, n, c, err in loader:
         counts.update(c)
         if err is not None:
@@ -224,12 +233,20 @@ def _write(index: DataIndex, cfg, split: str, final: Path, progress: bool) -> No
     vpaths = [index.voice_path(p) for p in vt.path]
     fpaths = [index.face_path(p) for p in ft.path]
     final.parent.mkdir(parents=True, exist_ok=True)
+    if remove_stale_temporaries(final.parent):
+        log.info("%s: removed temporary folders of earlier killed cache builds", final.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    need = 0
     try:
+        write_owner(tmp)
         vbad: dict = {}
         tmax = _voice_tmax(vpaths, cfg, vbad)
         vshape = (1, cfg.spec_bins, tmax)
         fshape = (3, cfg.face_size, cfg.face_size)
+        need = (len(vpaths) * int(np.prod(vshape)) * 2 + len(fpaths) * int(np.prod(fshape))
+                + SPACE_MARGIN)
+        if shutil.disk_usage(tmp).free < need:
+            raise space_error(final, need)
         vkept, vframes, vbad, vcounts = _fill(
             tmp / "voices.f16", vshape, np.float16, _Decode(vpaths, "voice", cfg, tmax), vbad,
             cfg, progress, f"{split} voices")
@@ -249,12 +266,17 @@ def _write(index: DataIndex, cfg, split: str, final: Path, progress: bool) -> No
                     "face_paths": list(ft.path.iloc[fkept]), "settings": _frontend_settings(cfg)}
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
         (tmp / "manifest.json").write_text(json.dumps(manifest))
+        (tmp / "owner").unlink()
         os.chmod(tmp, 0o755)   # mkdtemp makes it private; a shared cache must be readable
         try:
             os.rename(tmp, final)  # atomic: the folder appears complete or not at all
         except OSError:
             if not (final / "manifest.json").is_file():
                 raise
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise space_error(final, need) from e
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -319,4 +341,5 @@ def _warn(report: dict) -> None:
                         r["skipped"], what)
 
 
-__all__ = ["CACHE_VERSION", "CachedSplit", "build_cache", "cache_key", "cache_root", "load_cache"]
+__all__ = ["CACHE_VERSION", "CacheSpaceError", "CachedSplit", "build_cache", "cache_key",
+           "cache_root", "load_cache", "remove_stale_temporaries"]

@@ -2,7 +2,7 @@
 
 The paper feeds a 224 x 125 x 1 spectrogram and a 224 x 224 x 3 face. Sizes are ``Config``
 fields (``spec_bins``, ``spec_frames``, ``face_size``, ``n_fft``, ``hop_length``) so that small
-profiles run on a CPU. Conversions and errors follow the policy in :mod:`dsanet.data.layout`.
+profiles run on a CPU. Conversions and errors follow the policy in ``docs/bad_input.md``.
 
 Spectrogram layouts (``cfg.spec_layout``):
 
@@ -20,6 +20,7 @@ Spectrogram layouts (``cfg.spec_layout``):
 from __future__ import annotations
 
 import struct
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 import torchaudio
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import nn
 from torchvision.transforms import v2
 
@@ -154,6 +155,11 @@ class Spectrogram(nn.Module):
     """Waveform (T,) or (B, T) -> full-length spectrogram (..., 1, spec_bins, T_frames).
 
     With ``spec_layout="published"`` the output is already (..., 1, spec_bins, spec_frames).
+    Magnitudes are floored at ``cfg.amin`` before the dB conversion (torchaudio's own floor is
+    1e-10; the published script's 1e-5, which changes only very quiet clips). The published
+    script's front-end is ``spec_layout="published"`` with 22,050 Hz, ``n_fft`` 2048 and hop 512
+    (``config.published``): the image is then a re-wrap of the lowest
+    ``ceil(spec_bins * spec_frames / T)`` of the 1025 frequency rows.
     """
 
     def __init__(self, cfg):
@@ -164,6 +170,7 @@ class Spectrogram(nn.Module):
         self.n_fft, self.bins, self.frames = cfg.n_fft, cfg.spec_bins, cfg.spec_frames
         self.stft = torchaudio.transforms.Spectrogram(
             n_fft=cfg.n_fft, hop_length=cfg.hop_length, window_fn=torch.hann_window, power=1.0)
+        self.amin = float(getattr(cfg, "amin", 1e-10))   # amplitude floor (published 1e-5)
         self.to_db = torchaudio.transforms.AmplitudeToDB(stype="magnitude", top_db=TOP_DB)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
@@ -174,7 +181,7 @@ class Spectrogram(nn.Module):
         if self.layout == "published":
             x = x - x.mean(dim=-1, keepdim=True)
         mag = self.stft(pre_emphasis(x))[:, None]                    # (B, 1, n_fft//2+1, T)
-        db = self.to_db(mag)  # (B, 1, F, T): 4-D so that top_db acts per utterance
+        db = self.to_db(mag.clamp_min(self.amin))  # (B, 1, F, T): 4-D so top_db acts per utterance
         out = self._published(db) if self.layout == "published" else self._crop_layout(db)
         return out[0] if single else out
 
@@ -214,7 +221,12 @@ class Spectrogram(nn.Module):
 # ----------------------------------------------------------------------------- faces
 
 def load_face(path, counts: Counter | None = None) -> torch.Tensor:
-    """(3, H, W) uint8 RGB image; other modes are converted (counted), bad files raise DataError."""
+    """(3, H, W) uint8 RGB image as a viewer shows it; bad files raise DataError.
+
+    The EXIF orientation is applied (counted ``exif_rotated``); other modes are converted to RGB
+    (counted ``converted_<MODE>``), 16-bit and 32-bit integer / float images by their real range
+    (:func:`_to_uint8`); images over PIL's pixel limit are refused as ``too_large``.
+    """
     path = Path(path)
     counts = counts if counts is not None else Counter()
     if not path.is_file():
@@ -222,20 +234,60 @@ def load_face(path, counts: Counter | None = None) -> torch.Tensor:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file (0 bytes)", "empty")
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode != "RGB":
-                counts[f"converted_{img.mode}"] += 1
-                img = img.convert("RGB")
-            arr = np.asarray(img, dtype=np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                if img.getexif().get(_EXIF_ORIENTATION, 1) not in (1, None):
+                    counts["exif_rotated"] += 1
+                    img = ImageOps.exif_transpose(img)
+                arr = _to_uint8(img, path, counts)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"{path}: image too large to decode safely ({e})", "too_large") from e
     except UnidentifiedImageError as e:
         raise DataError(f"{path}: not a readable image ({e})", "corrupt") from e
     except (OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, DataError):
+            raise
         reason = "truncated" if "truncated" in str(e) else "corrupt"
         raise DataError(f"{path}: {reason} image ({e})", reason) from e
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise DataError(f"{path}: empty image of shape {arr.shape}", "empty")
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+_EXIF_ORIENTATION = 0x0112
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _to_uint8(img: Image.Image, path: Path, counts: Counter) -> np.ndarray:
+    """(H, W, 3) uint8 of an opened image.
+
+    16-bit images ("I;16*") map 0..65535 to 0..255; 32-bit integer ("I") and float ("F") images
+    keep 0..255 data as is, map 0..65535 integers like 16-bit ones and 0..1 floats to 0..255,
+    and any other range min-max to 0..255. Non-finite float pixels raise DataError.
+    """
+    if img.mode == "RGB":
+        return np.asarray(img, dtype=np.uint8)
+    counts[f"converted_{img.mode}"] += 1
+    if img.mode not in _WIDE_MODES:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    x = np.asarray(img).astype(np.float64)                           # (H, W)
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: image holds NaN or inf pixels", "non_finite")
+    lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+    if img.mode.startswith("I;16"):
+        top = 65535.0
+    elif img.mode == "F" and lo >= 0 and hi <= 1:
+        top = 1.0
+    elif lo >= 0 and hi <= 255:
+        top = 255.0
+    elif img.mode == "I" and lo >= 0 and hi <= 65535:
+        top = 65535.0
+    else:                                                            # min-max
+        x, top = x - lo, max(hi - lo, 1e-12)
+    gray = np.rint(np.clip(x * (255.0 / top), 0, 255)).astype(np.uint8)
+    return np.repeat(gray[..., None], 3, axis=2)
 
 
 def resize_face(face: torch.Tensor, size: int) -> torch.Tensor:

@@ -14,42 +14,14 @@ three split files of Wen et al.) or a directory holding them.
 Split (Wen et al., CVPR 2021, followed by the paper, Sec. IV-A and Table II): names starting with
 A or B are validation, C, D or E test, the rest train.
 
-Bad-input policy (one place; the cache and the list readers follow it)
-----------------------------------------------------------------------
-Every skip is counted under a reason; nothing is dropped silently and no label is ever guessed.
-
-Identities (counted in ``DataIndex.skipped``):
-
-* ``set_none``        meta ``Set`` is "none" (no faces in VGGFace; Table II leaves them out;
-  ``load_index(keep_set_none=True)`` keeps those with media on disk);
-* ``missing_folders`` neither the voice nor the face folder of a meta row exists;
-* ``no_voices``       the face folder exists but the voice folder is missing or holds no audio;
-* ``no_faces``        likewise for faces;
-* ``unlisted_voice_folders`` / ``unlisted_face_folders``: folders on disk no meta row names
-  (not used);
-* ``ignored_files``   files under an identity folder that are neither audio nor image
-  (hidden files, text files ...).
-
-A meta file that cannot be read, lacks a column or gives one VoxCeleb1 id two different rows
-raises :class:`DataError` naming the file.
-
-Media (``frontends.load_wav`` / ``load_face``; counted by the cache in its report):
-
-* stereo / multi-channel audio: converted (channel mean), counted ``stereo_to_mono``;
-* another sample rate: converted (``torchaudio.functional.resample``), counted ``resampled``;
-* clips shorter than one FFT window: zero-padded to ``n_fft`` samples, counted ``padded_short``;
-* silent audio: kept; per-utterance normalisation floors the std, so values stay finite (zeros);
-* grayscale, palette, CMYK, RGBA / LA (PNG) images: converted to RGB (alpha dropped), counted
-  ``converted_<MODE>``;
-* corrupt, truncated (a WAV data chunk shorter than its header says, a JPEG cut short) or
-  empty files, and audio holding NaN / inf: :class:`DataError` naming the file and the problem.
-  At cache time such a file is skipped, counted under its reason and listed in the report.
-  An identity left with no voice or no face then takes no part in the protocols (they draw only
-  identities with at least one item in each modality).
-
-Lists (``protocols.read_list``): a line naming a file that is not in the index, or whose stated
-label contradicts the identities, raises :class:`DataError` naming the list, the line number
-and the path.
+Bad input
+---------
+The bad-input policy - what is an error, what is converted and counted, what is skipped and
+counted, and the test that shows each - is in one place: ``docs/bad_input.md``. Nothing is
+dropped silently and no label is ever guessed. Identity-level skips are counted in
+``DataIndex.skipped`` under ``SKIP_REASONS``; symlinks are followed only when they stay in their
+identity's folder or point outside the modality root (a file store), never into another
+identity's folder, the root itself or a loop.
 """
 from __future__ import annotations
 
@@ -68,8 +40,10 @@ SPLITS = ("train", "val", "test")
 AUDIO_EXTS = (".wav", ".flac", ".ogg")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 GENDER_CODES = {"m": 0, "f": 1}  # unknown gender -> -1
+GENDER_SPELLINGS = {"m": "m", "male": "m", "man": "m", "f": "f", "female": "f", "woman": "f"}
 SKIP_REASONS = ("set_none", "missing_folders", "no_voices", "no_faces", "unlisted_voice_folders",
-                "unlisted_face_folders", "ignored_files")
+                "unlisted_face_folders", "ignored_files", "unreadable_folders",
+                "unreadable_identities", "symlink_escapes", "symlink_loops", "symlinked_identities")
 
 # normalised header (lower case, letters and digits only) -> our column name
 _META_COLUMNS = {
@@ -137,7 +111,7 @@ def _read_one_meta(path: Path) -> pd.DataFrame:
     df = pd.DataFrame([[v.strip() for v in r] for r in rows[1:]], columns=names)
     if "nationality" not in df:
         df["nationality"] = ""
-    df["gender"] = df["gender"].str.lower()
+    df["gender"] = df["gender"].str.lower().map(GENDER_SPELLINGS).fillna("")  # "" unknown
     df["set"] = df["set"].str.lower()
     df["source"] = str(path)
     return df[["voice_id", "face_id", "gender", "nationality", "set", "source"]]
@@ -178,19 +152,62 @@ def _default_meta(root: Path):
 
 # ----------------------------------------------------------------------------- scanning
 
-def _scan(folder: Path, exts: tuple[str, ...], counts: Counter) -> list[tuple[str, str]]:
-    """(relative path from the modality root, session) of every media file under ``folder``."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = Path(dirpath).relative_to(folder)
-        for name in sorted(filenames):
-            if name.startswith(".") or not name.lower().endswith(exts):
-                counts["ignored_files"] += 1
+UNREADABLE = "unreadable"   # _scan's answers for an identity folder that cannot be listed,
+REFUSED = "refused"         # or that is a symlink into the modality root or above it
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _scan(folder: Path, exts: tuple[str, ...], counts: Counter, root_real: Path):
+    """(relative path from the modality root, session) of every media file under ``folder``.
+
+    ``UNREADABLE`` when the identity folder cannot be listed, ``REFUSED`` when it is a symlink
+    to the modality root, another identity's folder or above the root. A symlink
+    (file or folder) into the modality root ``root_real`` outside this identity's own folder is
+    skipped (``symlink_escapes``); a folder symlink back into the identity's folder or above it
+    is skipped (``symlink_loops``); unlistable sub-folders are counted (``unreadable_folders``).
+    """
+    own = folder.resolve()
+    if own != root_real / folder.name and (_inside(own, root_real) or _inside(root_real, own)):
+        counts["symlink_escapes" if own != root_real and not _inside(root_real, own)
+               else "symlink_loops"] += 1
+        return REFUSED
+    # paths as strings in the loop: pathlib per file costs more than the directory listing
+    found, seen, stack = [], {own}, [(str(folder), "", "", own)]   # dir, rel/, session, real
+    while stack:
+        here, rel, session, here_real = stack.pop()
+        try:
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError:
+            counts["unreadable_folders"] += 1
+            if not rel:
+                return UNREADABLE
+            continue
+        subdirs = []
+        for e in entries:
+            is_dir = e.is_dir()
+            if is_dir and e.name.startswith("."):
                 continue
-            rel = (rel_dir / name).as_posix()
-            session = rel_dir.parts[0] if rel_dir.parts else ""
-            found.append((f"{folder.name}/{rel}", session))
+            real = None
+            if e.is_symlink():
+                real = Path(os.path.realpath(e.path))
+                if _inside(real, root_real) and not _inside(real, own):
+                    counts["symlink_escapes"] += 1      # another identity's folder, or the root
+                    continue
+                if is_dir and (real in seen or _inside(real, own) or _inside(here_real, real)):
+                    counts["symlink_loops"] += 1                # back into the tree walked
+                    continue
+            if is_dir:
+                real = real or here_real / e.name
+                seen.add(real)
+                subdirs.append((e.path, f"{rel}{e.name}/", session or e.name, real))
+            elif e.name.startswith(".") or not e.name.lower().endswith(exts):
+                counts["ignored_files"] += 1
+            else:
+                found.append((f"{folder.name}/{rel}{e.name}", session))
+        stack.extend(reversed(subdirs))
     return found
 
 
@@ -278,16 +295,21 @@ def load_index(root, meta=None, voice_root=None, face_root=None,
 
     found_v = {}
     found_f = {}
+    vreal, freal = voice_root.resolve(), face_root.resolve()
     for row in table.itertuples(index=False):
         vdir, fdir = voice_root / row.voice_id, face_root / row.face_id
-        found_v[row.voice_id] = _scan(vdir, AUDIO_EXTS, counts) if vdir.is_dir() else None
-        found_f[row.face_id] = _scan(fdir, IMAGE_EXTS, counts) if fdir.is_dir() else None
+        found_v[row.voice_id] = _scan(vdir, AUDIO_EXTS, counts, vreal) if vdir.is_dir() else None
+        found_f[row.face_id] = _scan(fdir, IMAGE_EXTS, counts, freal) if fdir.is_dir() else None
 
     keep = []
     for row in table.itertuples(index=False):
         v, f = found_v[row.voice_id], found_f[row.face_id]
         if v is None and f is None:
             counts["missing_folders"] += 1
+        elif UNREADABLE in (v, f):
+            counts["unreadable_identities"] += 1
+        elif REFUSED in (v, f):
+            counts["symlinked_identities"] += 1
         elif not v:
             counts["no_voices"] += 1
         elif not f:

@@ -11,7 +11,7 @@ other modality. "U" draws negatives among all identities of the split, "G" (``co
 among identities of the anchor's gender. Anchors are drawn uniformly over the anchor items of
 identities that can form a tuple; candidate items uniformly within their identity.
 
-Text formats (Wen et al.; samples in ``shared/protocols``)::
+Text formats (Wen et al.; their split CSVs ship in ``dsanet/resources/protocols``)::
 
     matching      voice pos_face neg_face ...     (V-F; F-V: face pos_voice neg_voice ...)
     verification  voice face                      (label from the identities)
@@ -114,6 +114,12 @@ class TupleSampler:
         self.anchor_ids = items.ids(a_mod)
         self.cands = _ByIdentity(items.ids(c_mod), n_id)
         both = np.intersect1d(self.anchor_ids, items.ids(c_mod))          # eligible identities
+        unknown = int((items.identity_gender[both] < 0).sum()) if constrained else 0
+        if unknown:
+            raise DataError(
+                f"split {items.split!r}: the G protocol draws negatives of the anchor's gender, "
+                f"but {unknown} of {len(both)} identities have no known gender (meta Gender "
+                "other than m / f / male / female)", "unknown_gender")
         key = items.identity_gender if constrained else np.zeros(n_id, np.int64)
         self.key = key
         self.pools = {}                                                  # group -> (m,) ids
@@ -278,6 +284,7 @@ class PathResolver:
         self.strip = (strip,) if isinstance(strip, str) else tuple(strip or ())
         self.lookup = {m: {p: i for i, p in enumerate(self.items.paths(m))}
                        for m in ("voice", "face")}
+        self.skipped = _cache_skips(source)
 
     def resolve(self, token: str, where: str, modality: str | None = None) -> tuple[str, int]:
         mod = modality_of(token)
@@ -294,8 +301,34 @@ class PathResolver:
             hit = table.get("/".join(parts[s:]))
             if hit is not None:
                 return mod, hit
+        for s in range(len(parts)):
+            why = self.skipped[mod].get("/".join(parts[s:]))
+            if why is not None:
+                raise DataError(f"{where}: {mod} file {token!r} was skipped by the cache as "
+                                f"undecodable ({why}); rebuild the list from the cached items",
+                                "skipped_file")
         raise DataError(f"{where}: unknown {mod} file {token!r} (not among the "
                         f"{len(table)} {mod} items of split {self.items.split!r})", "unknown_file")
+
+
+def _cache_skips(source) -> dict[str, dict[str, str]]:
+    """modality -> {path: reason} of the items a ``CachedSplit`` left out (none for an index)."""
+    out = {"voice": {}, "face": {}}
+    if not hasattr(source, "voice_table"):
+        return out
+    for mod, kept, table in (("voice", source.voice_table, source.index.voices),
+                             ("face", source.face_table, source.index.faces)):
+        listed = table.path[table.split == source.split]
+        dropped = listed[~listed.isin(kept.path)]
+        out[mod] = dict.fromkeys(dropped, "skipped")
+        report = (source.report or {}).get(mod + "s", {})
+        root = source.index.voice_root if mod == "voice" else source.index.face_root
+        for bad in report.get("bad_files", []):        # the first MAX_LISTED_BAD, with reasons
+            full = Path(bad["path"])
+            rel = full.relative_to(root).as_posix() if full.is_relative_to(root) else None
+            if rel in out[mod]:
+                out[mod][rel] = bad["reason"]
+    return out
 
 
 def _check_identities(ids: np.ndarray, path, lines: list[int]) -> None:
@@ -310,8 +343,6 @@ def _check_identities(ids: np.ndarray, path, lines: list[int]) -> None:
 
 
 def _guess_kind(lines) -> str:
-    if not lines:
-        raise DataError("empty list", "bad_line")
     toks = lines[0][1]
     if len(lines) == 2:
         m1 = {modality_of(t) for t in lines[0][1]}
@@ -330,10 +361,13 @@ def read_list(path, kind: str, source, split: str | None = None, strip=()) -> Pr
     :class:`DataError` naming the list, the line number and the path.
     """
     path = Path(path)
-    lines = read_lines(path)
-    kind = _guess_kind(lines) if kind == "auto" else kind
-    if kind not in KINDS:
+    if kind not in KINDS + ("auto",):
         raise ValueError(f"kind must be one of {KINDS} or 'auto', got {kind!r}")
+    lines = read_lines(path)
+    if not lines:
+        raise DataError(f"{path}: the {kind if kind != 'auto' else ''} list is empty "
+                        "(no non-blank line)".replace("  ", " "), "empty")
+    kind = _guess_kind(lines) if kind == "auto" else kind
     res = PathResolver(source, split, strip)
     reader = {"matching": _read_matching, "verification": _read_verification,
               "retrieval": _read_retrieval, "official_fv": _read_official}[kind]
@@ -408,6 +442,8 @@ def write_list(path, plist: ProtocolList, source, split: str | None = None, fmt:
     (the true audio placed at a random position drawn from ``seed``, paths prefixed)."""
     items, path = split_items(source, split), Path(path)
     a_mod, c_mod = _modalities(plist.direction)
+    if len(plist.rows) == 0 or (plist.gallery is not None and len(plist.gallery) == 0):
+        raise DataError(f"{path}: refusing to write an empty {plist.kind} list", "empty")
     pa, pc = items.paths(a_mod), items.paths(c_mod)
     if plist.kind == "retrieval":
         text = [" ".join(pa[plist.rows]), " ".join(pc[plist.gallery])]
@@ -475,13 +511,30 @@ def write_protocols(index: DataIndex, out, seed: int = 0, n: int = 2000, splits=
 def add_protocols_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="data root (voices/, faces/, meta.csv)")
     p.add_argument("--out", required=True, help="folder for the list files")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the draws; each list has its own stream from it (default: 0)")
     p.add_argument("--meta", nargs="*", default=None, help="meta CSV file(s) or a folder of them")
-    p.add_argument("--voice-root", default=None, help="voice folder (default DATA/voices)")
-    p.add_argument("--face-root", default=None, help="face folder (default DATA/faces)")
-    p.add_argument("--n", type=int, default=2000, help="tuples / pairs per list")
-    p.add_argument("--splits", nargs="+", default=["val", "test"], choices=SPLITS)
-    p.add_argument("--ks", type=int, nargs="+", default=list(range(2, 11)))
+    p.add_argument("--voice-root", default=None, help="voice folder (default: DATA/voices)")
+    p.add_argument("--face-root", default=None, help="face folder (default: DATA/faces)")
+    p.add_argument("--n", type=_at_least(1), default=2000,
+                   help="tuples / pairs per list, at least 1 (default: 2000)")
+    p.add_argument("--splits", nargs="+", default=["val", "test"], choices=SPLITS,
+                   help="splits to write lists for (default: val test)")
+    p.add_argument("--ks", type=_at_least(2), nargs="+", default=list(range(2, 11)),
+                   help="candidates k of the 1:k matching lists, each at least 2 (default: 2 .. 10)")
+
+
+def _at_least(low: int):
+    """argparse type: an int >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {v}")
+        return v
+    return parse
 
 
 def run_protocols(args: argparse.Namespace) -> int:

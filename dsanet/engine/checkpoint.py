@@ -7,21 +7,30 @@ A checkpoint is a plain dict of tensors, dicts, lists, numbers and strings:
 
 ``save_checkpoint`` writes to a temporary file in the same folder, flushes and fsyncs it and
 renames it over the target with ``os.replace`` (atomic on POSIX and Windows), so a reader sees the
-old file or the new one, never half of one. ``rng_state()`` / ``set_rng_state()`` carry every
+old file or the new one, never half of one. A full disk fails with a :class:`CheckpointError`
+naming the folder, the space needed and the space left; the old file is kept.
+
+Every checkpoint carries a sha256 ``"checksum"`` over its content (keys, numbers, strings and the
+bytes, dtype and shape of every tensor, in order); :func:`load_checkpoint` recomputes it, so a
+flipped byte is refused, never evaluated. A saved ``"config"`` is checked against
+:mod:`dsanet.config`'s rules when loading; a wrong one is refused with the file named. ``rng_state()`` / ``set_rng_state()`` carry every
 random stream a run draws from (torch CPU and CUDA, numpy's global and Generator streams, Python's
 ``random``, and torch Generators), converted to plain types so that ``weights_only`` accepts them.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-FORMAT = "dsanet-checkpoint-1"
+FORMAT = "dsanet-checkpoint-2"   # 2: with a sha256 checksum
 
 
 class CheckpointError(RuntimeError):
@@ -34,18 +43,76 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically (tmp file in the same dir, fsync, ``os.replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"format": FORMAT, **{k: v for k, v in state.items() if k != "checksum"}}
+    body["checksum"] = checksum(body)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
+            torch.save(body, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        Path(tmp).unlink(missing_ok=True)
+        full = _disk_full(e, path.parent, _tensor_bytes(body))
+        if full:
+            raise CheckpointError(f"{path}: cannot write the checkpoint, {full}; the previous "
+                                  "file (if any) is unchanged") from e
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _disk_full(error: BaseException, folder: Path, need: int) -> str | None:
+    """Words for a full disk when ``error`` is ENOSPC or the folder has less than ``need`` free."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    enospc = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if enospc or (free is not None and free < need):
+        left = "unknown" if free is None else f"{free / 1e6:.1f} MB"
+        return (f"no space left on the device of {folder} (needs about {need / 1e6:.1f} MB, "
+                f"{left} free)")
+    return None
+
+
+def _tensor_bytes(obj) -> int:
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+def checksum(state) -> str:
+    """sha256 hex digest of a checkpoint's content, the ``"checksum"`` entry itself left out."""
+    h = hashlib.sha256()
+    _digest(h, {k: v for k, v in state.items() if k != "checksum"})
+    return h.hexdigest()
+
+
+def _digest(h, obj) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous().reshape(-1)
+        h.update(f"T{t.dtype}{tuple(obj.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}".encode())
+        for k, v in obj.items():
+            _digest(h, k)
+            _digest(h, v)
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"L{len(obj)}".encode())
+        for v in obj:
+            _digest(h, v)
+    else:   # None, bool, int, float, str, bytes: their repr is exact (floats round-trip)
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -71,6 +138,15 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a dsanet checkpoint (format {state.get('format')!r})"
                               if isinstance(state, dict) else f"{path}: not a dsanet checkpoint")
+    if state.get("checksum") != checksum(state):
+        raise CheckpointError(f"{path}: checksum mismatch, the file is damaged (its content "
+                              "differs from what was written); not loaded")
+    if isinstance(state.get("config"), dict):
+        from ..config import Config, ConfigError
+        try:
+            Config.from_dict(state["config"])
+        except (ConfigError, TypeError) as e:
+            raise CheckpointError(f"{path}: the saved config is invalid ({e})") from e
     return state
 
 

@@ -97,19 +97,44 @@ def embed_split(model, cached, cfg, batch_size: int = 256) -> Embeddings:
     to ``cfg.spec_frames``, faces normalised (mean 0.5, std 0.5), no flip. Runs under
     ``torch.inference_mode`` and bf16 autocast on CUDA (when ``cfg.amp``); the model's
     train/eval mode is restored afterwards.
+
+    ``cfg.eval_generator_mode="train"`` (the published script's test pass): only the generator
+    stays in train mode, so dropout is on and BatchNorm uses the statistics of each chunk of
+    ``batch_size`` items (one input call); the dropout masks come from a fixed seed (the global
+    RNG is left as it was) and the generator's running statistics are restored afterwards.
     """
     from dsanet.data.batches import modality_batch  # the data layer, imported lazily
 
     was_training = model.training
     model.eval()
+    generator_train = getattr(cfg, "eval_generator_mode", "eval") == "train"
+    saved = ({k: v.clone() for k, v in model.generator.state_dict().items()}
+             if generator_train else None)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), _fixed_rng(generator_train, model):
+            model.generator.train(generator_train)
             voice, face = (_embed_chunks(model, cached, m, cfg, batch_size, modality_batch)
                            for m in ("voice", "face"))
     finally:
+        if saved is not None:
+            model.generator.load_state_dict(saved)
         model.train(was_training)
     return Embeddings(voice, face, _np(cached.voice_ids), _np(cached.face_ids),
                       _gender(cached, "voice"), _gender(cached, "face"))
+
+
+def _fixed_rng(active: bool, model):
+    """A context with the global RNG forked and seeded (train-mode dropout), or a no-op."""
+    import contextlib
+
+    if not active:
+        return contextlib.nullcontext()
+    device = next(model.parameters()).device
+    devices = [device] if device.type == "cuda" else []
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.random.fork_rng(devices=devices))
+    torch.manual_seed(0)
+    return stack
 
 
 def _embed_chunks(model, cached, modality: str, cfg, batch_size: int, gather) -> Tensor:

@@ -21,6 +21,7 @@ import torch
 from .. import losses
 from ..data import batches
 from ..data.protocols import TupleSampler
+from ..data.sampling import IdentityBatchSampler, in_batch_tuples
 from . import evaluate as ev
 from .device import to_device
 
@@ -90,3 +91,67 @@ class MatchingTask:
         acc = {d: float(ev.matching_accuracy(emb, t, d, "distance", None, seed).mean())
                for d, t in self._val_tuples.items()}
         return {"val_vf": acc["vf"], "val_fv": acc["fv"], "val_score": (acc["vf"] + acc["fv"]) / 2}
+
+
+class InBatchMatchingTask(MatchingTask):
+    """Matching with tuples formed inside a batch of identities (``cfg.sampling = "batch"``).
+
+    A step draws ``cfg.batch_size`` distinct identities with one voice and one face each
+    (:class:`dsanet.data.sampling.IdentityBatchSampler`); every item is computed once
+    (:meth:`dsanet.models.dsanet.DSANet.forward_batch`) and the V-F and F-V tuples index the
+    batch. The objective is eq. (24) with its per-tuple terms (20), (23) averaged over the two
+    directions, as :class:`MatchingTask` does for its halves; the adversarial term (13) sees each
+    item once (a (voice, face) pair is a tuple of two items, as in retrieval). With
+    ``cfg.metric_loss = "infonce"`` the metric term is the batch InfoNCE of the two-tower baseline.
+    Under DDP each rank forms its tuples inside its own slice of the identities.
+    """
+
+    method = "forward_batch"
+
+    def __init__(self, cfg, cached, device):
+        super().__init__(cfg, None, device)
+        self.cached = cached
+        self.sampler = IdentityBatchSampler(cached) if cached is not None else None
+        # the per-tuple terms; InfoNCE is a batch loss, added in generator_loss
+        self.tuple_cfg = cfg.replace(metric_loss="none") if cfg.metric_loss == "infonce" else cfg
+
+    def batch(self, rng: np.random.Generator, gen: torch.Generator, take) -> list[tuple]:
+        """One part ``((voice, face, tuples), labels)``: this rank's identities and their tuples."""
+        cfg, B = self.cfg, self.cfg.batch_size
+        local = take(torch.arange(B))                                     # this rank's slice
+        chunk, first = len(local), int(local[0]) if len(local) else 0
+        plan = self.sampler.sample(B, cfg.k, [], rng)                     # identities and items
+        gender = self.sampler.items.identity_gender[plan.identities]
+        tuples, labels = {}, {}
+        for d in self.directions:    # tuples for every rank's chunk: the same draws on all ranks
+            drawn = [in_batch_tuples(gender[s:s + chunk], cfg.k, cfg.tuples_per_anchor, False, rng)
+                     for s in range(0, B, chunk)]
+            anchor, cands, label = drawn[first // chunk]
+            tuples[d] = (torch.from_numpy(anchor), torch.from_numpy(cands))
+            labels[d] = torch.from_numpy(label)
+        dev = self.cached.voices.device
+        voice = batches.voice_batch(self.cached, plan.voice_items, cfg, True, gen)   # (B, 1, F, T)
+        face = batches.face_batch(self.cached, plan.face_items, cfg, True, gen)      # (B, 3, S, S)
+        tuples = {d: (a.to(dev), c.to(dev)) for d, (a, c) in tuples.items()}
+        return [((take(voice), take(face), tuples), {d: t.to(dev) for d, t in labels.items()})]
+
+    @staticmethod
+    def items(out) -> tuple[torch.Tensor, torch.Tensor]:
+        """Discriminator items: every voice, then every face, once: h (S, 2B, D), modality (2B,)."""
+        b = out.h_voice.shape[1]
+        modality = torch.cat([torch.full((b,), VOICE), torch.full((b,), FACE)]).to(out.h_voice.device)
+        return torch.cat([out.h_voice, out.h_face], dim=1), modality
+
+    def generator_loss(self, out, target, model) -> dict:
+        """Eq. (24) on the batch: per-tuple terms averaged over directions, adversarial per item."""
+        cfg = self.cfg
+        parts = [losses.tuple_terms(self.tuple_cfg, out.tuples[d], target[d]) for d in self.directions]
+        metric = sum(m for m, _ in parts) / len(parts)
+        cls = sum(c for _, c in parts) / len(parts)
+        if cfg.metric_loss == "infonce":    # the baseline's batch loss, summed over streams
+            metric = sum(losses.infonce(hv, hf, cfg.temperature)
+                         for hv, hf in zip(out.h_voice, out.h_face))
+        disc = model.discriminator if cfg.adversarial != "none" else None
+        adversarial = losses.adversarial_total(cfg, out, disc)
+        total = adversarial + cfg.lam * metric + cfg.mu * cls
+        return {"total": total, "adversarial": adversarial, "metric": metric, "cls": cls}

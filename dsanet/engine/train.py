@@ -8,8 +8,8 @@ Each iteration (one "step"):
 1. one forward of the generator side (backbones -> DEM streams -> shared generator -> heads) on
    the step's batch (:mod:`dsanet.engine.matching` / :mod:`dsanet.engine.retrieval`);
 2. discriminator step, eqs. (12)-(13): the discriminator scores the DETACHED embeddings of every
-   stream; only its parameters receive gradients and step (WGAN: weights clipped to
-   ``cfg.wgan_clip`` afterwards);
+   stream; only its parameters receive gradients and step, then the adversarial kind's
+   post-step hook runs (:mod:`dsanet.variants`; WGAN: weights clipped to ``cfg.wgan_clip``);
 3. generator step, eq. (24) (or 25) over all streams: the (just updated) discriminator is frozen
    (``requires_grad`` off, so it gets no gradient), everything else steps; the global gradient
    norm is clipped to ``cfg.grad_clip`` (``None``: off) before the step.
@@ -44,13 +44,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import losses
+from .. import losses, variants
 from ..config import Config
 from . import checkpoint as ckpt
 from . import distributed as dist
 from . import evaluate as ev
 from .device import autocast, place_cached, resolve_device, to_device
-from .matching import MatchingTask
+from .matching import InBatchMatchingTask, MatchingTask
 from .optim import build_optimizers, build_schedulers, group_lrs
 from .retrieval import RetrievalTask
 
@@ -104,7 +104,9 @@ def load_splits(cfg: Config, splits, info: dist.DistInfo) -> dict:
     if info.enabled and not info.is_main:
         dist.barrier(info)
     index = load_index(cfg.data_root, cfg.meta, cfg.voice_root, cfg.face_root)
-    out = {s: build_cache(index, cfg, s) for s in splits}
+    import sys  # a decoding progress bar only on a terminal, never in smoke
+    bar = info.is_main and cfg.profile != "smoke" and sys.stderr.isatty()
+    out = {s: build_cache(index, cfg, s, progress=bar) for s in splits}
     if info.enabled and info.is_main:
         dist.barrier(info)
     return out
@@ -112,7 +114,7 @@ def load_splits(cfg: Config, splits, info: dist.DistInfo) -> dict:
 
 def build_task(cfg: Config, cached, device):
     if cfg.task == "matching":
-        return MatchingTask(cfg, cached, device)
+        return (InBatchMatchingTask if cfg.sampling == "batch" else MatchingTask)(cfg, cached, device)
     if cfg.task == "retrieval":
         return RetrievalTask(cfg, cached, device)
     raise ValueError(f"unknown cfg.task {cfg.task!r}; choose 'matching' or 'retrieval'")
@@ -151,9 +153,17 @@ def detach_output(out):
                                        if isinstance(getattr(out, f.name), torch.Tensor)})
 
 
-def modality_accuracy(z: torch.Tensor, modality: torch.Tensor) -> torch.Tensor:
-    """Discriminator accuracy on logits z (S, M, C) for modality (M,); C = 1: critic > 0 = voice."""
-    pred = z.argmax(-1) if z.shape[-1] == 2 else (z[..., 0] > 0).long()      # (S, M)
+def modality_accuracy(z: torch.Tensor, modality: torch.Tensor, kind: str | None = None) -> torch.Tensor:
+    """Discriminator accuracy on outputs z (S, M, C) for modality (M,) (face 0, voice 1).
+
+    ``kind`` (``cfg.adversarial``): its registered read-out turns z into voice predictions
+    (dsanet.variants.ADVERSARIAL); None: argmax for C = 2, a critic's score > 0 for C = 1.
+    """
+    if kind is not None:
+        readout = variants.get("adversarial", kind).readout
+    else:
+        readout = variants.argmax_readout if z.shape[-1] == 2 else variants.critic_readout
+    pred = readout(z).long()                                                  # (S, M), voice = 1
     return (pred == modality).float().mean()
 
 
@@ -226,19 +236,19 @@ class Stepper:
             for out in outs:
                 out = detach_output(out)
                 h, modality = self.task.items(out)                          # (S, M, D), (M,)
-                z = disc(h.reshape(-1, h.shape[-1])).view(*h.shape[:2], -1)  # (S, M, C)
+                z = losses.discriminator_logits(self.cfg, out, disc)        # (S, M, C), per cfg.gen_calls
                 loss = loss + losses.discriminator_total(self.cfg, out, z)
-                acc = acc + modality_accuracy(z, modality)
+                acc = acc + modality_accuracy(z, modality, self.cfg.adversarial)
         loss, acc = loss / len(outs), acc / len(outs)
         self.opt_disc.zero_grad(set_to_none=True)
         loss.backward()
         dist.average_gradients(self.disc_params, self.info)
         self.opt_disc.step()
         self.opt_disc.zero_grad(set_to_none=True)
-        if self.cfg.adversarial == "wgan":
+        post_step = variants.get("adversarial", self.cfg.adversarial).post_step
+        if post_step is not None:  # e.g. WGAN's weight clipping
             with torch.no_grad():
-                for p in self.disc_params:
-                    p.clamp_(-self.cfg.wgan_clip, self.cfg.wgan_clip)
+                post_step(self.disc_params, self.cfg)
         disc.requires_grad_(False)
         return loss.detach(), acc.detach()
 
@@ -454,9 +464,14 @@ def _postfix(row: dict) -> dict:
 
 
 def check_resumable(saved: Config, cfg: Config, path: Path) -> None:
-    """Refuse to resume a run with different settings (paths and device may change)."""
+    """Refuse to resume a run with different settings (paths and device may change).
+
+    ``steps`` may grow: a run (finished or not) then continues to the new total, with the
+    learning-rate schedule of the new total from the resumed step on.
+    """
     a, b = saved.to_dict(), cfg.to_dict()
-    diff = sorted(k for k in a if k not in RESUMABLE_CHANGES and a[k] != b.get(k))
+    diff = sorted(k for k in a if k not in RESUMABLE_CHANGES and a[k] != b.get(k)
+                  and not (k == "steps" and b.get(k) is not None and b[k] > a[k]))
     if diff:
         shown = ", ".join(f"{k}: {a[k]!r} -> {b.get(k)!r}" for k in diff[:8])
         raise ConfigMismatch(f"{path}: cannot resume, the config differs ({shown}); "

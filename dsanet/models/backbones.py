@@ -5,9 +5,17 @@
   downloaded), layer4 at stride 1 so the trunk's output stride is 16 (224 px -> 14 x 14 rather
   than 7 x 7, the closest size above 12 x 12), then a 1 x 1 conv 512 -> C and adaptive average
   pooling to map_size. The voice trunk's conv1 takes one input channel (RGB filters summed).
-* ``"compact"`` (published script): five conv blocks (conv, avg-pool, batch-norm, LeakyReLU 0.2)
-  widening 8 -> 16 -> 32 -> 32 -> C; each avg-pool halves the map only while it stays at least
-  twice map_size, so 32 px inputs work as well as 224 px ones; adaptive pooling ends at map_size.
+* ``"compact"`` (this project's small CNN, not the published one): five uniform conv blocks
+  (conv, avg-pool, batch-norm, LeakyReLU 0.2) widening 8 -> 16 -> 32 -> 32 -> C (27.8k
+  parameters on the face path); each avg-pool halves the map only while it stays at least twice
+  map_size, so 32 px inputs work as well as 224 px ones; adaptive pooling ends at map_size.
+* ``"published_cnn"`` (the published script's CNN, layer for layer, written afresh from its
+  description): five blocks of widths 3 / 6 / 12 / 16 / 32 (7,722 parameters on the face path),
+  LeakyReLU 0.2 only after voice blocks 1, 2, 5 and face blocks 1, 2, 3, 5, no pooling in blocks
+  3-4, a 2 x 2 conv with padding 4 in face block 3; a 224 x 224 face and a 224 x 125 spectrogram
+  both end in 32 x 12 x 12 (:data:`PUBLISHED_LAYERS`). Inputs smaller than that are first resized
+  up to it (bilinear), since the layout would shrink them to nothing; a final adaptive average
+  pool gives map_size (the identity at 12). ``cfg.channels`` must be 32.
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ from torch.nn import functional as F
 from torchvision.models import resnet18
 
 MODALITY_CHANNELS = {"face": 3, "voice": 1}
-BACKBONES = ("resnet18", "compact")
+BACKBONES = ("resnet18", "compact", "published_cnn")
 
 
 class ShrinkPool(nn.Module):
@@ -41,7 +49,8 @@ def _compact_block(cin: int, cout: int, kernel: int, floor: int) -> nn.Sequentia
 
 
 class CompactCNN(nn.Module):
-    """The published five-layer CNN, written afresh: (B, in, H, W) -> (B, channels, size, size)."""
+    """This project's five-block CNN (``"compact"``; not the published layout, see
+    :class:`PublishedCNN`): (B, in, H, W) -> (B, channels, size, size)."""
 
     def __init__(self, in_channels: int, channels: int = 32, map_size: int = 12):
         super().__init__()
@@ -53,6 +62,66 @@ class CompactCNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.pool(self.features(x))
+
+
+# The published layout, one row per layer, applied in order (PyTorch defaults elsewhere: avg-pools
+# count padding). ("conv", out, kernel, stride, padding) | ("pool", kernel, stride, padding) |
+# ("bn",) | ("act",) = LeakyReLU 0.2. Sizes in comments: face 224 x 224, voice 224 x 125.
+PUBLISHED_LAYERS = {
+    "face": (
+        ("conv", 3, 7, 2, 3), ("pool", 2, 2, 0), ("bn",), ("act",),            # 112 -> 56
+        ("conv", 6, 5, 2, 2), ("pool", 2, 2, 1), ("bn",), ("act",),            # 28 -> 15
+        ("conv", 12, 2, 1, 4), ("bn",), ("act",),                              # 22
+        ("conv", 16, 3, 1, 1), ("bn",),                                        # 22
+        ("conv", 32, 3, 1, 1), ("bn",), ("pool", 2, 2, 1), ("act",),           # 22 -> 12
+    ),
+    "voice": (
+        ("conv", 3, 5, (2, 1), 1), ("pool", (3, 5), 2, 0), ("bn",), ("act",),  # 111x123 -> 55x60
+        ("conv", 6, (3, 6), 2, 1), ("bn",), ("pool", 3, 2, 0), ("act",),       # 28x29 -> 13x14
+        ("conv", 12, 3, 1, 1), ("bn",),                                        # 13x14
+        ("conv", 16, 3, 1, 1), ("bn",),                                        # 13x14
+        ("conv", 32, 3, 1, 1), ("pool", (4, 5), 1, 1), ("bn",), ("act",),      # 13x14 -> 12x12
+    ),
+}
+PUBLISHED_INPUT = {"face": (224, 224), "voice": (224, 125)}   # (H, W) that end in 12 x 12
+
+
+def _published_layers(modality: str) -> nn.Sequential:
+    layers, width = [], MODALITY_CHANNELS[modality]
+    for kind, *args in PUBLISHED_LAYERS[modality]:
+        if kind == "conv":
+            out, kernel, stride, padding = args
+            layers.append(nn.Conv2d(width, out, kernel, stride, padding))
+            width = out
+        elif kind == "pool":
+            layers.append(nn.AvgPool2d(*args))
+        elif kind == "bn":
+            layers.append(nn.BatchNorm2d(width))
+        else:
+            layers.append(nn.LeakyReLU(0.2))
+    return nn.Sequential(*layers)
+
+
+class PublishedCNN(nn.Module):
+    """The published script's CNN for one modality: (B, in, H, W) -> (B, 32, size, size).
+
+    Inputs smaller than :data:`PUBLISHED_INPUT` on either side are resized up to it first.
+    """
+
+    def __init__(self, modality: str, channels: int = 32, map_size: int = 12):
+        super().__init__()
+        if channels != 32:
+            raise ValueError(f"backbone 'published_cnn' ends in 32 channels, but cfg.channels={channels}")
+        self.min_size = PUBLISHED_INPUT[modality]
+        self.features = _published_layers(modality)
+        self.pool = nn.AdaptiveAvgPool2d(map_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        if h < self.min_size[0] or w < self.min_size[1]:
+            x = F.interpolate(x, size=(max(h, self.min_size[0]), max(w, self.min_size[1])),
+                              mode="bilinear", align_corners=False)
+        return self.pool(self.features(x))                    # (B, 32, map_size, map_size)
 
 
 class ResNet18Trunk(nn.Module):
@@ -102,11 +171,13 @@ def _read_state_dict(path: str, net: nn.Module) -> dict:
 def build_backbone(cfg, modality: str) -> nn.Module:
     """Backbone for ``modality`` ("face" (B, 3, S, S) or "voice" (B, 1, F, T)) by ``cfg.backbone``."""
     if modality not in MODALITY_CHANNELS:
-        raise ValueError(f"dsanet/models/backbones.py: modality must be 'face' or 'voice', got {modality!r}")
+        raise ValueError(f"backbone: modality must be 'face' or 'voice', got {modality!r}")
     cin = MODALITY_CHANNELS[modality]
     if cfg.backbone == "resnet18":
         return ResNet18Trunk(cin, cfg.channels, cfg.map_size, cfg.pretrained)
     if cfg.backbone == "compact":
         return CompactCNN(cin, cfg.channels, cfg.map_size)
-    raise ValueError(f"dsanet/models/backbones.py: cfg.backbone must be one of {BACKBONES}, "
+    if cfg.backbone == "published_cnn":
+        return PublishedCNN(modality, cfg.channels, cfg.map_size)
+    raise ValueError(f"cfg.backbone must be one of {BACKBONES}, "
                      f"got {cfg.backbone!r}")

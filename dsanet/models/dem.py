@@ -21,6 +21,7 @@ STRUCTURES = ("gan", "sas")
 ENHANCEMENTS = ("none", "salient", "subtle", "dual")
 SELECTIONS = ("peak", "patch", "both")
 DRAWS = ("uniform", "published")
+SLICES = ("exact", "published")
 
 
 def _peak_bool(F: Tensor) -> Tensor:
@@ -43,11 +44,11 @@ def salient_mask(F: Tensor) -> Tensor:
 
 def _check_grid(r: int, c: int, C: int | None = None, N: int | None = None) -> None:
     if r < 1 or c < 1:
-        raise ValueError(f"dsanet/models/dem.py: grid r x c must be positive, got r={r}, c={c}")
+        raise ValueError(f"DEM grid r x c must be positive, got r={r}, c={c}")
     if C is not None and r > C:
-        raise ValueError(f"dsanet/models/dem.py: r={r} grid rows exceed the {C} channels of the map")
+        raise ValueError(f"DEM grid: r={r} grid rows exceed the {C} channels of the map")
     if N is not None and c > N:
-        raise ValueError(f"dsanet/models/dem.py: c={c} grid columns exceed the {N} positions H*W")
+        raise ValueError(f"DEM grid: c={c} grid columns exceed the {N} positions H*W")
 
 
 def draw_blocks(B: int, r: int, c: int, *, generator: torch.Generator | None = None,
@@ -62,11 +63,11 @@ def draw_blocks(B: int, r: int, c: int, *, generator: torch.Generator | None = N
     (index = l * c + m).
     """
     if draw not in DRAWS:
-        raise ValueError(f"dsanet/models/dem.py: block_draw must be one of {DRAWS}, got {draw!r}")
+        raise ValueError(f"draw_blocks: block_draw must be one of {DRAWS}, got {draw!r}")
     _check_grid(r, c)
     n = r * c
     if draw == "published" and n < 3:
-        raise ValueError(f"dsanet/models/dem.py: the published draw needs r*c >= 3, got {r}x{c}")
+        raise ValueError(f"draw_blocks: the published draw needs r*c >= 3, got {r}x{c}")
     gen_device = generator.device if generator is not None else device
     j = torch.randint(n, (B,), generator=generator, device=gen_device)  # (B,) in [0, r*c)
     if draw == "published":
@@ -76,50 +77,68 @@ def draw_blocks(B: int, r: int, c: int, *, generator: torch.Generator | None = N
     return torch.div(j, c, rounding_mode="floor"), j % c
 
 
-def _span_mask(index: Tensor, parts: int, size: int) -> Tensor:
-    """(B,) part indices -> (B, size) bool, True on [floor(l*size/parts), floor((l+1)*size/parts))."""
-    start = torch.div(index * size, parts, rounding_mode="floor")[:, None]  # (B, 1)
-    end = torch.div((index + 1) * size, parts, rounding_mode="floor")[:, None]
+def _span_mask(index: Tensor, parts: int, size: int, slices: str = "exact") -> Tensor:
+    """(B,) part indices -> (B, size) bool.
+
+    ``"exact"``: True on [floor(l*size/parts), floor((l+1)*size/parts)). ``"published"``: the
+    published script's slices, [l*w, (l+1)*w) with w = floor(size/parts), except that the last
+    part ends at ``parts + 1`` instead of ``size``, which leaves it empty whenever
+    (parts-1)*w >= parts + 1 (e.g. 32 channels or 144 positions in 4 parts).
+    """
+    if slices == "published":
+        w = size // parts
+        start = (index * w)[:, None]                                        # (B, 1)
+        end = torch.where(index == parts - 1, torch.full_like(index, parts + 1), (index + 1) * w)
+        end = end.clamp(max=size)[:, None]
+    else:
+        start = torch.div(index * size, parts, rounding_mode="floor")[:, None]  # (B, 1)
+        end = torch.div((index + 1) * size, parts, rounding_mode="floor")[:, None]
     pos = torch.arange(size, device=index.device)[None, :]  # (1, size)
     return (pos >= start) & (pos < end)
 
 
 def block_mask(B: int, C: int, N: int, rows: Tensor, cols: Tensor, r: int, c: int,
-               device=None) -> Tensor:
+               device=None, slices: str = "exact") -> Tensor:
     """Eq. (3): M_g (B, C, N) float, 1 on block (rows[b], cols[b]) of an r x c grid over C x N.
 
     Block (l, m) spans rows [floor(l*C/r), floor((l+1)*C/r)) and columns
-    [floor(m*N/c), floor((m+1)*N/c)), so r and c need not divide C and N.
+    [floor(m*N/c), floor((m+1)*N/c)), so r and c need not divide C and N. ``slices="published"``
+    takes the published script's slices instead (:func:`_span_mask`): for 32 x 144 in 4 x 4, the
+    blocks of the last row and column (1-based 4, 8, 12, 13-16) are empty.
     """
     _check_grid(r, c, C, N)
     rows, cols = rows.to(device), cols.to(device)
     if rows.shape != (B,) or cols.shape != (B,):
-        raise ValueError(f"dsanet/models/dem.py: rows/cols must have shape ({B},), "
+        raise ValueError(f"block_mask: rows/cols must have shape ({B},), "
                          f"got {tuple(rows.shape)} and {tuple(cols.shape)}")
-    return (_span_mask(rows, r, C)[:, :, None] & _span_mask(cols, c, N)[:, None, :]).float()
+    return (_span_mask(rows, r, C, slices)[:, :, None]
+            & _span_mask(cols, c, N, slices)[:, None, :]).float()
 
 
-def _block_spans(F: Tensor, rows: Tensor, cols: Tensor, r: int, c: int) -> tuple[Tensor, Tensor]:
+def _block_spans(F: Tensor, rows: Tensor, cols: Tensor, r: int, c: int,
+                 slices: str = "exact") -> tuple[Tensor, Tensor]:
     """Eq. (3) as two bool factors (B, C, 1) and (B, 1, N) whose product is M_g for F (B, C, N)."""
     B, C, N = F.shape
     _check_grid(r, c, C, N)
     rows, cols = rows.to(F.device), cols.to(F.device)
-    return _span_mask(rows, r, C)[:, :, None], _span_mask(cols, c, N)[:, None, :]
+    return _span_mask(rows, r, C, slices)[:, :, None], _span_mask(cols, c, N, slices)[:, None, :]
 
 
-def dem_mask(F: Tensor, rows: Tensor, cols: Tensor, r: int, c: int, selection: str = "both") -> Tensor:
+def dem_mask(F: Tensor, rows: Tensor, cols: Tensor, r: int, c: int, selection: str = "both",
+             slices: str = "exact") -> Tensor:
     """Final DEM mask M (B, C, N), eqs. (4)-(6), in F's dtype with values 0/1.
 
     ``"both"`` (paper): M = P_sg + P_max where P_sg = P_s * M_g (4) with the peak position set to 0
     (5), so M stays 0/1: (5) then (6) is exactly the logical OR of P_s * M_g and P_max, which is
     how it is computed. ``"patch"`` (published script, Table XI row f): M = P_s * M_g; eq. (5) is
     not applied since no peak term is added. ``"peak"`` (Table XI row e): M = P_max.
+    ``slices`` ("exact" | "published") picks the block's extent, see :func:`block_mask`.
     """
     if selection not in SELECTIONS:
-        raise ValueError(f"dsanet/models/dem.py: selection must be one of {SELECTIONS}, got {selection!r}")
+        raise ValueError(f"dem_mask: selection must be one of {SELECTIONS}, got {selection!r}")
     if selection == "peak":
         return peak_mask(F)                      # eq. (1)
-    in_rows, in_cols = _block_spans(F, rows, cols, r, c)  # eq. (3)
+    in_rows, in_cols = _block_spans(F, rows, cols, r, c, slices)  # eq. (3)
     patch = _salient_bool(F)                     # eq. (2)
     patch &= in_rows                             # eq. (4): P_s * M_g, in place
     patch &= in_cols
@@ -140,12 +159,13 @@ def suppress(F: Tensor, M: Tensor, beta: float) -> Tensor:
 
 def _validate(cfg) -> None:
     for name, allowed in (("structure", STRUCTURES), ("enhancement", ENHANCEMENTS),
-                          ("selection", SELECTIONS), ("block_draw", DRAWS)):
+                          ("selection", SELECTIONS), ("block_draw", DRAWS),
+                          ("block_slices", SLICES)):
         if getattr(cfg, name) not in allowed:
-            raise ValueError(f"dsanet/models/dem.py: cfg.{name} must be one of {allowed}, "
+            raise ValueError(f"DEM: cfg.{name} must be one of {allowed}, "
                              f"got {getattr(cfg, name)!r}")
     if cfg.dem_layers < 1:
-        raise ValueError(f"dsanet/models/dem.py: cfg.dem_layers must be >= 1, got {cfg.dem_layers}")
+        raise ValueError(f"DEM: cfg.dem_layers must be >= 1, got {cfg.dem_layers}")
     _check_grid(cfg.r, cfg.c)
 
 
@@ -174,6 +194,7 @@ class DEM(nn.Module):
         _validate(cfg)
         self.structure, self.enhancement = cfg.structure, cfg.enhancement
         self.selection, self.draw = cfg.selection, cfg.block_draw
+        self.slices = getattr(cfg, "block_slices", "exact")
         self.alpha, self.beta = float(cfg.alpha), float(cfg.beta)
         self.r, self.c, self.layers = int(cfg.r), int(cfg.c), int(cfg.dem_layers)
         self.n_streams = cfg.n_streams
@@ -187,7 +208,7 @@ class DEM(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"structure={self.structure}, enhancement={self.enhancement}, selection={self.selection}, "
-                f"draw={self.draw}, r={self.r}, c={self.c}, layers={self.layers}, "
+                f"draw={self.draw}, slices={self.slices}, r={self.r}, c={self.c}, layers={self.layers}, "
                 f"alpha={self.alpha}, beta={self.beta}")
 
     def mask(self, maps: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -195,11 +216,11 @@ class DEM(nn.Module):
         F = maps.flatten(2)  # (B, C, N)
         rows, cols = draw_blocks(F.shape[0], self.r, self.c, generator=generator,
                                  device=maps.device, draw=self.draw)
-        return dem_mask(F, rows, cols, self.r, self.c, self.selection).view_as(maps)
+        return dem_mask(F, rows, cols, self.r, self.c, self.selection, self.slices).view_as(maps)
 
     def forward(self, maps: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         if maps.dim() != 4:
-            raise ValueError(f"dsanet/models/dem.py: DEM expects maps (B, C, H, W), got {tuple(maps.shape)}")
+            raise ValueError(f"DEM expects maps (B, C, H, W), got {tuple(maps.shape)}")
         if not self.training:
             return [maps]
         if self.enhancement == "none":

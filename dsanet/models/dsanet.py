@@ -34,6 +34,18 @@ class PairOutput:
     h_face: Tensor    # (S, B, D)
 
 
+@dataclass
+class BatchOutput:
+    """An in-batch matching pass (:mod:`dsanet.data.sampling`): each item once, tuples gathered.
+
+    Reads as a pair output (``h_voice``, ``h_face``: every item once) for the discriminator and
+    the adversarial term; ``tuples`` holds a :class:`TupleOutput` per direction for eqs. (20)-(23).
+    """
+    h_voice: Tensor   # (S, B, D)
+    h_face: Tensor    # (S, B, D)
+    tuples: dict      # direction -> TupleOutput with h (S, T, k+1, D), logits (S, T, k)
+
+
 class DSANet(nn.Module):
     """The full network for ``cfg``; ``centres`` stays ``None`` until ``init_centres``."""
 
@@ -60,12 +72,20 @@ class DSANet(nn.Module):
             return self.face_backbone
         if modality in ("voice", VOICE):
             return self.voice_backbone
-        raise ValueError(f"dsanet/models/dsanet.py: modality must be 'face' or 'voice', got {modality!r}")
+        raise ValueError(f"DSANet.backbone: modality must be 'face' or 'voice', got {modality!r}")
 
-    def _streams(self, maps: Tensor, generator: torch.Generator | None) -> Tensor:
-        """maps (M, C, H, W) -> embeddings (S, M, D) of every DEM stream, one generator call."""
+    def _streams(self, maps: Tensor, generator: torch.Generator | None, inputs: int = 1) -> Tensor:
+        """maps (M, C, H, W) -> embeddings (S, M, D) of every DEM stream.
+
+        One generator call on all S*M items, or with ``cfg.gen_calls="per_input"`` (published)
+        one per stream and input batch, so BatchNorm sees each input's own statistics; the M items
+        are then ``inputs`` equal input batches laid end to end.
+        """
         streams = self.dem(maps, generator=generator)  # S x (M, C, H, W)
-        h = self.generator(torch.cat(streams))         # (S*M, D)
+        if getattr(self.cfg, "gen_calls", "pooled") == "per_input":
+            h = torch.cat([self.generator(x) for st in streams for x in st.chunk(inputs)])
+        else:
+            h = self.generator(torch.cat(streams))     # (S*M, D)
         return h.view(len(streams), maps.shape[0], -1)
 
     # ------------------------------------------------------------------ passes
@@ -77,16 +97,20 @@ class DSANet(nn.Module):
                        generator: torch.Generator | None = None) -> TupleOutput:
         """Matching pass. "vf": anchor voices (B, 1, F, T), cands faces (B, k, 3, S, S); "fv" reverse."""
         if direction not in DIRECTIONS:
-            raise ValueError(f"dsanet/models/dsanet.py: direction must be 'vf' or 'fv', got {direction!r}")
+            raise ValueError(f"DSANet.forward_tuples: direction must be 'vf' or 'fv', got {direction!r}")
         if cands.dim() != anchor.dim() + 1 or cands.shape[0] != anchor.shape[0]:
-            raise ValueError(f"dsanet/models/dsanet.py: anchor (B, ...) and cands (B, k, ...) expected, "
+            raise ValueError(f"DSANet.forward_tuples expects anchor (B, ...) and cands (B, k, ...), "
                              f"got {tuple(anchor.shape)} and {tuple(cands.shape)}")
         B, k = cands.shape[:2]
         a_mod, c_mod = (VOICE, FACE) if direction == "vf" else (FACE, VOICE)
         a_maps = self.backbone(a_mod)(anchor)                            # (B, C, H, W)
         c_maps = self.backbone(c_mod)(cands.flatten(0, 1))               # (B*k, C, H, W)
         maps = torch.cat([a_maps.unsqueeze(1), c_maps.unflatten(0, (B, k))], dim=1)  # (B, k+1, C, H, W)
-        h = self._streams(maps.flatten(0, 1), generator).unflatten(1, (B, k + 1))  # (S, B, k+1, D)
+        if getattr(self.cfg, "gen_calls", "pooled") == "per_input":   # input-major: k+1 batches of B
+            h = self._streams(maps.transpose(0, 1).flatten(0, 1), generator, k + 1)
+            h = h.unflatten(1, (k + 1, B)).transpose(1, 2)               # (S, B, k+1, D)
+        else:
+            h = self._streams(maps.flatten(0, 1), generator).unflatten(1, (B, k + 1))  # (S, B, k+1, D)
         S, D = h.shape[0], h.shape[-1]
         logits = self.classifier(h[:, :, 0].reshape(S * B, D), h[:, :, 1:].reshape(S * B, k, D))
         modality = torch.full((B, k + 1), c_mod, dtype=torch.long, device=h.device)
@@ -97,10 +121,40 @@ class DSANet(nn.Module):
                       generator: torch.Generator | None = None) -> PairOutput:
         """Retrieval pass on B (voice (B, 1, F, T), face (B, 3, S, S)) pairs."""
         if voice.shape[0] != face.shape[0]:
-            raise ValueError(f"dsanet/models/dsanet.py: {voice.shape[0]} voices but {face.shape[0]} faces")
+            raise ValueError(f"DSANet.forward_pairs needs one face per voice, got {voice.shape[0]} voices "
+                             f"and {face.shape[0]} faces")
         maps = torch.cat([self.voice_backbone(voice), self.face_backbone(face)])  # (2B, C, H, W)
-        h = self._streams(maps, generator).unflatten(1, (2, voice.shape[0]))     # (S, 2, B, D)
+        h = self._streams(maps, generator, 2).unflatten(1, (2, voice.shape[0]))  # (S, 2, B, D)
         return PairOutput(h_voice=h[:, 0], h_face=h[:, 1])
+
+    def forward_batch(self, voice: Tensor, face: Tensor, tuples: dict,
+                      generator: torch.Generator | None = None) -> BatchOutput:
+        """In-batch matching: B identities' voice (B, 1, F, T) and face (B, 3, S, S), each computed once.
+
+        ``tuples``: direction -> (anchor (T,), cands (T, k)) long positions in the batch
+        (:func:`dsanet.data.sampling.in_batch_tuples`). One backbone call per modality, one
+        generator call on every stream, one classifier call per direction.
+        """
+        pairs = self.forward_pairs(voice, face, generator)                  # (S, B, D) each
+        out = {}
+        for d, (anchor, cands) in tuples.items():
+            a, c = (pairs.h_voice, pairs.h_face) if d == "vf" else (pairs.h_face, pairs.h_voice)
+            out[d] = self.gather_tuples(a, c, anchor, cands, d)
+        return BatchOutput(h_voice=pairs.h_voice, h_face=pairs.h_face, tuples=out)
+
+    def gather_tuples(self, h_anchor: Tensor, h_cand: Tensor, anchor: Tensor, cands: Tensor,
+                      direction: str) -> TupleOutput:
+        """Tuples from item embeddings: h_anchor, h_cand (S, B, D); anchor (T,), cands (T, k) -> output."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be 'vf' or 'fv', got {direction!r}")
+        T, k = cands.shape
+        h = torch.cat([h_anchor[:, anchor, None], h_cand[:, cands]], dim=2)   # (S, T, k+1, D)
+        S, D = h.shape[0], h.shape[-1]
+        logits = self.classifier(h[:, :, 0].reshape(S * T, D), h[:, :, 1:].reshape(S * T, k, D))
+        a_mod, c_mod = (VOICE, FACE) if direction == "vf" else (FACE, VOICE)
+        modality = torch.full((T, k + 1), c_mod, dtype=torch.long, device=h.device)
+        modality[:, 0] = a_mod
+        return TupleOutput(h=h, logits=logits.view(S, T, k), modality=modality)
 
     def forward(self, anchor: Tensor, cands: Tensor, direction: str,
                 generator: torch.Generator | None = None) -> TupleOutput:
@@ -114,7 +168,7 @@ class DSANet(nn.Module):
         ``parameter_groups`` so the optimiser sees them.
         """
         if n_identities < 1:
-            raise ValueError(f"dsanet/models/dsanet.py: need n_identities >= 1, got {n_identities}")
+            raise ValueError(f"DSANet.init_centres needs n_identities >= 1, got {n_identities}")
         ref = self.retrieval_head.linear.weight
         self.centres = nn.Parameter(torch.zeros(2, n_identities, self.cfg.embed_dim,
                                                 device=ref.device, dtype=ref.dtype))

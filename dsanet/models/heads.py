@@ -5,6 +5,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from .. import variants
+
+HEADS = variants.names("head")  # registered in dsanet.variants.HEADS, with their descriptions
+
 
 class MatchingClassifier(nn.Module):
     """Tuple (anchor, k candidates) -> k matching logits m_j (eq. 15).
@@ -14,6 +18,10 @@ class MatchingClassifier(nn.Module):
     spectral-norm Linear((k+1)*D, k) -> BatchNorm1d(k). Being linear in the concatenation, its
     logit differences cannot depend on anchor-candidate *interactions*, so on tuples whose
     candidate order is random it stays at chance (see docs/fidelity.md).
+
+    ``head="mlp"`` (our named option): the same concatenation through a hidden layer of 4 D units
+    (dropout -> Linear((k+1)*D, 4D) -> LeakyReLU(0.2) -> Linear(4D, k)), which can express
+    anchor-candidate products; still tied to one k and to candidate order.
 
     ``head="pairwise"`` (our named option): one shared spectral-norm Linear(D, 1) on the squared
     difference (h_0 - h_j)^2 of the anchor and each candidate - the matching analogue of the
@@ -25,10 +33,14 @@ class MatchingClassifier(nn.Module):
                  head: str = "concat"):
         super().__init__()
         if k < 2:
-            raise ValueError(f"dsanet/models/heads.py: matching needs k >= 2 candidates, got {k}")
-        if head not in ("concat", "pairwise"):
-            raise ValueError(f"dsanet/models/heads.py: head must be 'concat' or 'pairwise', got {head!r}")
+            raise ValueError(f"MatchingClassifier: matching needs k >= 2 candidates, got {k}")
+        variants.get("head", head)  # ValueError naming the registered heads
         self.k, self.embed_dim, self.head = k, embed_dim, head
+        if head == "mlp":   # another reading of "(k+1)*128 ... classified as k-dimensional output"
+            hidden = 4 * embed_dim
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear((k + 1) * embed_dim, hidden),
+                                     nn.LeakyReLU(0.2), nn.Linear(hidden, k))
+            return
         if head == "pairwise":
             linear = nn.Linear(embed_dim, 1)
             self.net = nn.Sequential(nn.Dropout(dropout), spectral_norm(linear) if spectral else linear)
@@ -40,8 +52,9 @@ class MatchingClassifier(nn.Module):
     def forward(self, anchor: Tensor, cands: Tensor) -> Tensor:
         B, D = anchor.shape
         if cands.shape != (B, self.k, self.embed_dim) or D != self.embed_dim:
-            raise ValueError(f"dsanet/models/heads.py: MatchingClassifier(k={self.k}, D={self.embed_dim}) "
-                             f"got anchor {tuple(anchor.shape)} and candidates {tuple(cands.shape)}")
+            raise ValueError(f"MatchingClassifier(k={self.k}, D={self.embed_dim}) expects anchor (B, D) and "
+                             f"candidates (B, k, D), got anchor {tuple(anchor.shape)} and candidates "
+                             f"{tuple(cands.shape)}")
         if self.head == "pairwise":
             return self.net((anchor[:, None, :] - cands).square()).squeeze(-1)  # (B, k, D) -> (B, k)
         return self.net(torch.cat([anchor, cands.flatten(1)], dim=1))  # (B, (k+1)*D) -> (B, k)
@@ -57,6 +70,6 @@ class RetrievalClassifier(nn.Module):
 
     def forward(self, diff: Tensor) -> Tensor:
         if diff.shape[-1] != self.embed_dim:
-            raise ValueError(f"dsanet/models/heads.py: RetrievalClassifier expects (..., {self.embed_dim}), "
+            raise ValueError(f"RetrievalClassifier expects differences (..., {self.embed_dim}), "
                              f"got {tuple(diff.shape)}")
         return self.linear(diff).squeeze(-1)

@@ -1,12 +1,13 @@
 """Siamese adversarial structure (SAS), eqs. (10)-(13): the shared generator and discriminator.
 
 Every stream of DEM goes through the same ``Generator`` (shared parameters, eqs. 10-11) and the
-same ``Discriminator`` (eq. 12). ``cfg.adversarial`` picks the variant of Table IX:
+same ``Discriminator`` (eq. 12). ``cfg.adversarial`` picks the variant of Table IX, a spec of
+:data:`dsanet.variants.ADVERSARIAL` that says what is built:
 
 * ``"sagan"`` (paper): self-attention on the map and spectral norm on every linear/conv layer;
 * ``"gan"`` / ``"none"``: the same generator without self-attention and spectral norm, a plain
   2-way modality discriminator (``"none"`` only differs in the losses, which skip the term);
-* ``"wgan"``: as ``"gan"``, with a 1-output critic.
+* ``"wgan"`` / ``"lsgan"``: as ``"gan"``, with a 1-output critic / least-squares discriminator.
 
 ``simulate_stream_dropout`` reproduces Table I by simulation.
 """
@@ -16,17 +17,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-ADVERSARIAL = ("sagan", "gan", "wgan", "none")
+from .. import variants
+
+ADVERSARIAL = variants.names("adversarial")
 
 
 def _sn(module: nn.Module, spectral: bool) -> nn.Module:
     return spectral_norm(module) if spectral else module
 
 
-def _check_adversarial(cfg) -> None:
-    if cfg.adversarial not in ADVERSARIAL:
-        raise ValueError(f"dsanet/models/sas.py: cfg.adversarial must be one of {ADVERSARIAL}, "
-                         f"got {cfg.adversarial!r}")
+def _adversarial_spec(cfg) -> variants.Adversarial:
+    """The registered spec of ``cfg.adversarial``; ValueError naming the registered kinds."""
+    return variants.get("adversarial", cfg.adversarial)
 
 
 class SelfAttention(nn.Module):
@@ -41,7 +43,7 @@ class SelfAttention(nn.Module):
     def __init__(self, channels: int, spectral: bool = True):
         super().__init__()
         if channels < 8:
-            raise ValueError(f"dsanet/models/sas.py: SelfAttention needs >= 8 channels, got {channels}")
+            raise ValueError(f"SelfAttention needs >= 8 channels, got {channels}")
         def conv(i, o): return _sn(nn.Conv2d(i, o, 1), spectral)
         self.query = conv(channels, channels // 8)
         self.key = conv(channels, channels // 8)
@@ -53,7 +55,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         B, C, H, W = x.shape
         if H < 2 or W < 2:
-            raise ValueError(f"dsanet/models/sas.py: SelfAttention needs H, W >= 2, got {H}x{W}")
+            raise ValueError(f"SelfAttention needs maps with H, W >= 2, got {H}x{W}")
         q = self.query(x).flatten(2)                  # (B, C/8, N)
         k = self.pool(self.key(x)).flatten(2)         # (B, C/8, N/4)
         v = self.pool(self.value(x)).flatten(2)       # (B, C/2, N/4)
@@ -67,28 +69,35 @@ class Generator(nn.Module):
 
     sagan: dropout -> SelfAttention (phi) -> flatten -> dropout -> SN Linear(C*H*W, hidden) -> BN ->
     LeakyReLU(0.2) -> dropout -> SN Linear(hidden, embed) -> BN -> tanh (the two FC layers are psi).
-    gan / wgan / none: the same without self-attention and spectral norm.
+    gan / wgan / lsgan / none: the same without self-attention and spectral norm (the spec's
+    ``self_attention`` and ``spectral_norm``).
     """
 
     def __init__(self, cfg):
         super().__init__()
-        _check_adversarial(cfg)
-        sagan = cfg.adversarial == "sagan"
+        spec = _adversarial_spec(cfg)
+        sn = spec.spectral_norm
         self.in_shape = (cfg.channels, cfg.map_size, cfg.map_size)
         in_features = cfg.channels * cfg.map_size * cfg.map_size
         self.drop = nn.Dropout(cfg.dropout)
-        self.attention = SelfAttention(cfg.channels, spectral=True) if sagan else nn.Identity()
+        self.attention = SelfAttention(cfg.channels, spectral=sn) if spec.self_attention else nn.Identity()
+        if cfg.projection == "linear":   # the two-tower baseline: one linear map to the embedding
+            self.mlp = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout),
+                                     nn.Linear(in_features, cfg.embed_dim))
+            return
+        if cfg.projection != "mlp":
+            raise ValueError(f"projection must be 'mlp' or 'linear', got {cfg.projection!r}")
         self.mlp = nn.Sequential(
             nn.Flatten(), nn.Dropout(cfg.dropout),
-            _sn(nn.Linear(in_features, cfg.hidden_dim), sagan), nn.BatchNorm1d(cfg.hidden_dim),
+            _sn(nn.Linear(in_features, cfg.hidden_dim), sn), nn.BatchNorm1d(cfg.hidden_dim),
             nn.LeakyReLU(0.2), nn.Dropout(cfg.dropout),
-            _sn(nn.Linear(cfg.hidden_dim, cfg.embed_dim), sagan), nn.BatchNorm1d(cfg.embed_dim),
+            _sn(nn.Linear(cfg.hidden_dim, cfg.embed_dim), sn), nn.BatchNorm1d(cfg.embed_dim),
             nn.Tanh(),
         )
 
     def forward(self, maps: Tensor) -> Tensor:
         if tuple(maps.shape[1:]) != self.in_shape:
-            raise ValueError(f"dsanet/models/sas.py: Generator expects maps (B, {self.in_shape}), "
+            raise ValueError(f"Generator expects maps (B, {', '.join(map(str, self.in_shape))}), "
                              f"got {tuple(maps.shape)}")
         return self.mlp(self.attention(self.drop(maps)))  # (B, embed_dim)
 
@@ -96,22 +105,20 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """D of eq. (12): embedding (M, embed_dim) -> modality logits (M, 2) (face = 0, voice = 1).
 
+    Linear(embed, spec.outputs), spectral-normed and followed by BatchNorm1d as the spec says:
     sagan: SN Linear(embed, 2) -> BN (as published); gan / none: Linear(embed, 2) -> BN;
-    wgan: Linear(embed, 1), an unbounded critic score (M, 1) with no batch norm.
+    wgan / lsgan: Linear(embed, 1), an unbounded score (M, 1) with no batch norm.
     """
 
     def __init__(self, cfg):
         super().__init__()
-        _check_adversarial(cfg)
+        self.spec = _adversarial_spec(cfg)
         self.kind = cfg.adversarial
-        if self.kind == "wgan":
-            self.net = nn.Linear(cfg.embed_dim, 1)
-        else:
-            self.net = nn.Sequential(_sn(nn.Linear(cfg.embed_dim, 2), self.kind == "sagan"),
-                                     nn.BatchNorm1d(2))
+        linear = _sn(nn.Linear(cfg.embed_dim, self.spec.outputs), self.spec.spectral_norm)
+        self.net = nn.Sequential(linear, nn.BatchNorm1d(self.spec.outputs)) if self.spec.batch_norm else linear
 
     def forward(self, h: Tensor) -> Tensor:
-        return self.net(h)  # (M, 2) or (M, 1)
+        return self.net(h)  # (M, outputs): (M, 2) or (M, 1)
 
 
 def simulate_stream_dropout(p: float, streams: int = 2, n: int = 200_000,
@@ -124,9 +131,9 @@ def simulate_stream_dropout(p: float, streams: int = 2, n: int = 200_000,
     are p and 1 - p; for S = 2 (SAS) p(2 - p) and 1 - p^2, Table I's rows.
     """
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dsanet/models/sas.py: dropout probability must be in [0, 1], got {p}")
+        raise ValueError(f"simulate_stream_dropout: dropout probability must be in [0, 1], got {p}")
     if streams < 1 or n < 1:
-        raise ValueError(f"dsanet/models/sas.py: need streams >= 1 and n >= 1, got {streams}, {n}")
+        raise ValueError(f"simulate_stream_dropout needs streams >= 1 and n >= 1, got {streams}, {n}")
     dropped = torch.rand(streams, n, generator=generator) < p  # (S, n)
     drop_rate = dropped.any(dim=0).float().mean()
     learn_rate = (~dropped).any(dim=0).float().mean()
