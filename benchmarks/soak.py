@@ -1,4 +1,4 @@
-"""Soak: the smoke profile killed (SIGKILL) at random points and resumed, against an uninterrupted run.
+"""Soak: the smoke profile killed (SIGKILL) at random points and resumed, vs. one run left alone.
 
 Each episode starts from nothing (a fresh cache folder and run folder on one generated smoke
 tree) and runs the pipeline - cache building, training, the test evaluation that closes

@@ -396,7 +396,8 @@ def headline_configs(cfg: Config, seeds, k10_steps: int | None = None) -> dict[s
     * "retrieval": eq. (25) on the paper's retrieval schedule (:func:`retrieval_profile`);
     * "two-tower": the InfoNCE baseline (:func:`dsanet.config.two_tower`), same budget;
     * "published" / "published, val": the authors' script (:func:`dsanet.config.published`) at
-      this profile's budget, selected on test as the script does, and on validation (one seed).
+      ``experiments.PUBLISHED_STEPS`` (its schedule scaled), selected on test as the script does,
+      and on validation (one seed).
     """
     from .config import published, two_tower
     from .engine.retrieval import retrieval_profile
@@ -404,7 +405,11 @@ def headline_configs(cfg: Config, seeds, k10_steps: int | None = None) -> dict[s
     seeds = [int(s) for s in seeds]
     k10 = cfg.replace(k=10, **({"steps": k10_steps, "eval_every": min(cfg.eval_every, k10_steps)}
                                if k10_steps else {}))
-    pub = published(cfg, steps=cfg.steps, eval_every=cfg.eval_every)
+    from .experiments import PUBLISHED_STEPS
+
+    pub_steps = PUBLISHED_STEPS.get(cfg.profile) or cfg.steps
+    pub = published(cfg, steps=pub_steps, eval_every=min(cfg.eval_every, pub_steps),
+                    lr_milestones=(20 * max(1, pub_steps // 60), 35 * max(1, pub_steps // 60)))
     return {"matching k=2": [cfg.replace(seed=s) for s in seeds],
             "matching k=10": [k10.replace(seed=s) for s in seeds],
             "retrieval": [retrieval_profile(cfg).replace(seed=s) for s in seeds],
@@ -421,13 +426,17 @@ def headline_runs(cfg: Config, seeds, runs_root, workers: int = 1,
     from .engine.train import NonFiniteLoss
 
     cfgs = headline_configs(cfg, seeds, k10_steps)
-    ours = {n: cs for n, cs in cfgs.items() if not n.startswith("published")}
-    run_many([c for cs in ours.values() for c in cs], runs_root, workers)
-    runs = {name: [cached_run(c, runs_root) for c in cs] for name, cs in ours.items()}
-    for name in set(cfgs) - set(ours):   # the authors' settings may diverge at this size: say so
+    try:
+        run_many([c for cs in cfgs.values() for c in cs], runs_root, workers)
+    except NonFiniteLoss as e:           # the authors' settings may diverge at this size: say so
+        print(f"a headline run diverged ({e}); the others are read back or trained one by one")
+    runs = {}
+    for name, cs in cfgs.items():
         try:
-            runs[name] = [cached_run(c, runs_root) for c in cfgs[name]]
+            runs[name] = [cached_run(c, runs_root) for c in cs]
         except NonFiniteLoss as e:
+            if not name.startswith("published"):
+                raise
             print(f"{name}: {e}")
             runs[name] = []
     return runs
@@ -570,5 +579,5 @@ def made_of(runs: dict[str, list[Run]], cfg: Config, chance_map: dict | None = N
                     f"(eq. 25) on the paper's retrieval schedule (x0.1 at {list(ret.lr_milestones)} "
                     f"of {ret.steps} steps). Distance rows rank candidates by embedding distance, "
                     "classifier rows by the matching head's logits. The published-script rows train "
-                    "the `published` preset at this budget, once selected on the test split as the "
+                    "the `published` preset (" + f"{runs['published'][0].cfg.steps if runs.get('published') else '-'}" + " steps), once selected on the test split as the "
                     "script does (optimistic) and once on validation." + chance}

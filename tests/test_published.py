@@ -167,8 +167,13 @@ def test_eval_generator_mode(mode):
     model = DSANet(cfg)
     cached = _cached(cfg)
     seen = {}
-    model.generator.drop.register_forward_hook(lambda m, i, o: seen.setdefault("gen", m.training))
-    model.face_backbone.register_forward_hook(lambda m, i, o: seen.setdefault("bb", m.training))
+
+    def note(name):
+        def hook(module, inputs, output):
+            seen.setdefault(name, module.training)     # returns None: the output is kept
+        return hook
+    model.generator.drop.register_forward_hook(note("gen"))
+    model.face_backbone.register_forward_hook(note("bb"))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.random.get_rng_state()
     one = ev.embed_split(model, cached, cfg, batch_size=12)
@@ -182,8 +187,8 @@ def test_eval_generator_mode(mode):
     else:                   # batch statistics of each call: 12 items at once vs 3 calls of 4
         assert not torch.allclose(one.voice, chunks.voice, atol=1e-3)
         pre = torch.atanh(one.voice.double().clamp(-1 + 1e-7, 1 - 1e-7))
-        # the last BatchNorm normalised these 12 items together: zero mean per feature up to
-        # the dropout before the last linear layer, which BatchNorm follows
+        # the last BatchNorm (after the last linear layer) normalised these 12 items together:
+        # zero mean per feature before the tanh
         assert pre.mean(0).abs().max().item() < 1e-4
         again = ev.embed_split(model, cached, cfg, batch_size=12)
         torch.testing.assert_close(again.voice, one.voice)      # a fixed dropout seed

@@ -13,9 +13,11 @@ naming the folder, the space needed and the space left; the old file is kept.
 Every checkpoint carries a sha256 ``"checksum"`` over its content (keys, numbers, strings and the
 bytes, dtype and shape of every tensor, in order); :func:`load_checkpoint` recomputes it, so a
 flipped byte is refused, never evaluated. A saved ``"config"`` is checked against
-:mod:`dsanet.config`'s rules when loading; a wrong one is refused with the file named. ``rng_state()`` / ``set_rng_state()`` carry every
-random stream a run draws from (torch CPU and CUDA, numpy's global and Generator streams, Python's
-``random``, and torch Generators), converted to plain types so that ``weights_only`` accepts them.
+:mod:`dsanet.config`'s rules when loading; a wrong one is refused with the file named.
+
+``rng_state()`` / ``set_rng_state()`` carry every random stream a run draws from (torch CPU and
+CUDA, numpy's global and Generator streams, Python's ``random``, and torch Generators), converted
+to plain types so that ``weights_only`` accepts them.
 """
 from __future__ import annotations
 

@@ -112,7 +112,8 @@ def embed_split(model, cached, cfg, batch_size: int = 256) -> Embeddings:
              if generator_train else None)
     try:
         with torch.inference_mode(), _fixed_rng(generator_train, model):
-            model.generator.train(generator_train)
+            if generator_train:
+                model.generator.train()
             voice, face = (_embed_chunks(model, cached, m, cfg, batch_size, modality_batch)
                            for m in ("voice", "face"))
     finally:
