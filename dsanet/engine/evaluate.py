@@ -417,6 +417,12 @@ class TooFewIdentities(ValueError):
     """A split has fewer (same-gender) identities than a 1:k tuple needs."""
 
 
+def _unknown_gender(g) -> np.ndarray:
+    """Items whose gender code is unknown (negative integer codes, as layout writes -1)."""
+    g = np.asarray(g)
+    return g < 0 if g.dtype.kind in "iuf" else np.zeros(g.shape, bool)
+
+
 def sample_tuples(anchor: Side, cand: Side, k: int, n: int, rng: np.random.Generator,
                   constrained: bool = False) -> np.ndarray:
     """n random 1:k tuples (n, k+1): anchor item, an item of its identity, k-1 other identities.
@@ -426,6 +432,11 @@ def sample_tuples(anchor: Side, cand: Side, k: int, n: int, rng: np.random.Gener
     """
     if constrained and (anchor.gender is None or cand.gender is None):
         raise ValueError("gender-constrained tuples need genders in the embeddings")
+    if constrained and (_unknown_gender(anchor.gender).any() or _unknown_gender(cand.gender).any()):
+        n_unknown = len(np.union1d(anchor.ids[_unknown_gender(anchor.gender)],
+                                   cand.ids[_unknown_gender(cand.gender)]))
+        raise ValueError(f"the gender-constrained (G) protocol needs every identity's gender; "
+                         f"{n_unknown} identities have none")
     order = np.argsort(cand.ids, kind="stable")                     # candidate items by identity
     ident, start, count = np.unique(cand.ids[order], return_index=True, return_counts=True)
     pool = np.flatnonzero(np.isin(anchor.ids, ident))
@@ -465,6 +476,13 @@ def build_protocols(emb: Embeddings, cfg, seed: int = 0) -> Protocols:
     depend on which other cells are built. "G" cells need genders.
     """
     kinds = ["U", "G"] if emb.has_gender else ["U"]
+    if emb.has_gender:
+        unknown = len(np.union1d(emb.voice_ids[_unknown_gender(emb.voice_gender)],
+                                 emb.face_ids[_unknown_gender(emb.face_gender)]))
+        if unknown:   # a documented skip with its count, never a G cell with other-gender negatives
+            warnings.warn(f"gender-constrained (G) cells skipped: {unknown} identities of this "
+                          "split have no known gender")
+            kinds = ["U"]
     p = Protocols()
     for di, d in enumerate(("vf", "fv")):
         for pi, kind in enumerate(kinds):
