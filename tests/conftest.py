@@ -17,7 +17,8 @@ import soundfile as sf
 from PIL import Image
 
 SR = 16000
-SHARED_PROTOCOLS = Path(__file__).resolve().parents[1].parent / "shared" / "protocols"
+# Wen et al.'s split CSVs and samples of the published lists, shipped inside the package
+SHARED_PROTOCOLS = Path(__file__).resolve().parents[1] / "dsanet" / "resources" / "protocols"
 
 # voice id, face name, gender: 2 val (A, B), 6 test (C-E; 3 m, 3 f), 3 train
 TINY_IDENTITIES = [

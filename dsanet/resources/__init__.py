@@ -3,6 +3,10 @@
 ``protocols/vox1_{train,val,test}.csv``: Wen et al.'s VoxCeleb1 / VGGFace split (the meta table
 of each split: VoxCeleb1_ID, VGGFace1_ID, Gender, Nationality, Set), which the paper follows
 (Table II). Pass them to ``load_index(meta=...)`` or ``protocols --meta`` with a real data tree.
+
+``protocols/sample_*.txt``: short samples of the published evaluation lists (Wen et al.'s
+matching lines, their gender-constrained variant, verification pairs, and the DSANet F-V test
+list), in their published formats, for trying ``evaluate --list`` readers and for the tests.
 """
 from __future__ import annotations
 
