@@ -13,13 +13,14 @@ Profiles say how big a run is:
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 import os
-import re
 from dataclasses import dataclass, field
 
-from . import variants
+# the validation machinery lives in config_rules; its public names are re-exported here
+from .config_rules import (  # noqa: F401
+    CROSS_RULES, RULES, ConfigError, Rule, check_config, choice, integer, integers, optional,
+    pair, real,
+)
 
 PROFILE_ENV = "DSANET_PROFILE"  # nbval cannot pass parameters: notebooks read the profile from here
 
@@ -45,6 +46,8 @@ class Config:
     backbone: str = "resnet18"         # "resnet18" (paper) | "compact" (this project's small CNN)
                                        # | "published_cnn" (the published script's CNN)  # issue 10
     pretrained: str | None = None      # path to local ImageNet weights for resnet18; never downloaded
+    init_from: str | None = None       # checkpoint whose weights start the run (retrieval fine-tunes
+                                       # the matching model, Sec. III-E); missing modules keep their init
     channels: int = 32                 # C of the C x H x W activation map (Sec. IV-A)
     map_size: int = 12                 # H = W of the activation map
     hidden_dim: int = 256              # generator FC 4608 -> 256 -> 128
@@ -89,6 +92,9 @@ class Config:
     mu: float = 3.0                    # mu, eq. (24)
     lam1: float = 0.1                  # lambda_1, eq. (25)
     mu1: float = 0.2                   # mu_1, eq. (25)
+    retrieval_feature: str = "absolute"  # what C_R of eq. (26) reads: "absolute" |h_v - h_f| (Sec.
+                                       # IV-A's "distance ... as a 128-dimensional feature", chosen on
+                                       # validation) | "difference" h_v - h_f (eq. 26 as written)
 
     # ---------------------------------------------------------------- task
     task: str = "matching"             # "matching" (eq. 24) | "retrieval" (eq. 25)
@@ -97,6 +103,8 @@ class Config:
     sampling: str = "batch"            # "batch": identities drawn, each item once, tuples formed in the batch
                                        # | "tuple": every tuple draws its own k+1 items
     tuples_per_anchor: int = 4         # "batch": tuples per anchor and direction (own negatives each)
+    train_list_epochs: int = 0         # "tuple": 0 = fresh tuples every step; E > 0 = one fixed training
+                                       # list of steps / E batches, read in order E times (published script)
 
     # ---------------------------------------------------------------- optimisation
     batch_size: int = 50               # identities ("batch" sampling), tuples ("tuple") or pairs (retrieval) per step
@@ -108,6 +116,7 @@ class Config:
     lr_classifier: float = 5e-2
     lr_schedule: str = "exp"           # "exp": decay to lr_final_ratio of the start | "step"
     lr_final_ratio: float = 0.01       # 5e-3 -> 5e-5 and 5e-2 -> 5e-4 (Sec. IV-A)
+    schedule_steps: int = 0            # T of the schedule (0: steps); a sweep run stops early in a longer one
     lr_milestones: tuple[int, ...] = ()  # for "step": steps at which lr *= lr_gamma
     lr_gamma: float = 0.1
     weight_decay: float = 5e-4
@@ -137,7 +146,7 @@ class Config:
     name: str = "dsanet"
 
     def __post_init__(self):
-        check_config(self)   # every field against RULES (bottom of this module)
+        check_config(self)   # every field against RULES (dsanet.config_rules)
 
     def replace(self, **changes) -> "Config":
         """A copy with ``changes`` applied; unknown keys raise ``TypeError``."""
@@ -183,6 +192,9 @@ def quick(**kw) -> Config:
         # generator and discriminator was unstable at this size; the backbone lr is ours; a decay
         # to 1/10 (not 1/100) over the short run
         lr_backbone=2e-3, lr_generator=5e-4, lr_discriminator=5e-4, lr_final_ratio=0.1,
+        # no weight decay (as the published script): equal at 2,400 steps, and short runs take
+        # off on every seed where 5e-4 left some at chance (docs/fidelity.md)
+        weight_decay=0.0,
     )
     base.update(kw)
     return Config(**base)
@@ -210,9 +222,9 @@ def published(base: Config | None = None, **kw) -> Config:
     discriminator betas (0.5, 0.999), x0.1 at epochs 20 and 35 of 60, no effective gradient
     clipping, F-V training tuples, the 22,050 Hz / 2048 / 512 spectrogram with amplitude floor
     1e-5 in the numpy.resize layout, the generator in train mode during evaluation and model
-    selection on test; per-tuple item draws, the concatenation head, the flipped-label adversarial
-    loss and the paper's G / D / classifier rates. Not reproduced: the training list read in a
-    fixed order (docs/fidelity.md).
+    selection on test; per-tuple item draws from one training list read in a fixed order 60 times
+    (its 60 epochs), the concatenation head, the flipped-label adversarial loss and the paper's
+    G / D / classifier rates.
     """
     base = base or paper()
     epoch = max(1, base.steps // 60)
@@ -226,7 +238,7 @@ def published(base: Config | None = None, **kw) -> Config:
         sample_rate=22050, n_fft=2048, hop_length=512, amin=1e-5,
         eval_generator_mode="train", gen_calls="per_input", block_slices="published",
         # issue 13: the script's tuples, head, adversarial loss and rates (not this project's defaults)
-        sampling="tuple", tuples_per_anchor=1, head="concat", adv_target="flip",
+        sampling="tuple", tuples_per_anchor=1, head="concat", adv_target="flip", train_list_epochs=60,
         lr_generator=5e-3, lr_discriminator=5e-3, lr_classifier=5e-2,
     )
     d.update(kw)
@@ -261,155 +273,3 @@ def get_profile(name: str | None = None, **overrides) -> Config:
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES) + ['published']}")
     return PROFILES[name](**overrides)
-
-
-# ------------------------------------------------------------------------- validation
-# One rule per field, checked by Config.__post_init__ (so also by replace, from_dict and every
-# profile). A new field gets its rule here; tests/test_bad_input_faults.py fails for a field
-# without one. The table of rules is printed in docs/bad_input.md.
-
-class ConfigError(ValueError):
-    """A Config field holds a value of the wrong type or out of its range; the message names
-    the field, the value and what is allowed."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    allowed: str       # what is allowed, in words ("an integer >= 1")
-    ok: object         # value -> bool
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def integer(lo: int, hi: int | None = None) -> Rule:
-    words = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
-    return Rule(words, lambda v: _is_int(v) and v >= lo and (hi is None or v <= hi))
-
-
-def real(lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False) -> Rule:
-    left, right = "(" if lo_open else "[", ")" if hi_open or hi == math.inf else "]"
-    hi_s = "inf" if hi == math.inf else f"{hi:g}"
-
-    def ok(v):
-        return (_is_real(v) and (v > lo if lo_open else v >= lo)
-                and (v < hi if hi_open else v <= hi))
-    return Rule(f"a finite number in {left}{lo:g}, {hi_s}{right}", ok)
-
-
-def choice(*values: str) -> Rule:
-    return Rule("one of " + ", ".join(repr(v) for v in values), lambda v: v in values)
-
-
-def optional(rule: Rule) -> Rule:
-    return Rule(f"None or {rule.allowed}", lambda v: v is None or rule.ok(v))
-
-
-def integers(lo: int, min_len: int = 0, increasing: bool = False) -> Rule:
-    words = (f"a tuple of {'at least ' + str(min_len) + ' ' if min_len else ''}"
-             f"{'strictly increasing' if increasing else 'distinct'} integers >= {lo}")
-
-    def ok(v):
-        if not isinstance(v, (tuple, list)) or len(v) < min_len:
-            return False
-        if not all(_is_int(x) and x >= lo for x in v):
-            return False
-        return (all(a < b for a, b in zip(v, v[1:])) if increasing else len(set(v)) == len(v))
-    return Rule(words, ok)
-
-
-def pair(rule: Rule) -> Rule:
-    return Rule(f"a pair of numbers, each {rule.allowed}",
-                lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(map(rule.ok, v)))
-
-
-def _pathlike(v) -> bool:
-    return isinstance(v, (str, os.PathLike)) and str(v) != ""
-
-
-FLAG = Rule("True or False", lambda v: isinstance(v, bool))
-TEXT = Rule("a non-empty string", lambda v: isinstance(v, str) and v.strip() != "")
-PATH = Rule("a non-empty path (str or os.PathLike)", _pathlike)
-OPT_PATH = optional(PATH)
-PATHS = Rule("None, a path or a list of paths",
-             lambda v: v is None or _pathlike(v)
-             or (isinstance(v, (tuple, list)) and len(v) > 0 and all(map(_pathlike, v))))
-DEVICE = Rule("'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'",
-              lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None)
-POSITIVE = real(0, lo_open=True)
-NON_NEGATIVE = real(0)
-LEARNING_RATE = real(0)          # 0 freezes a part; negative rates are refused
-BETA = real(0, 1, hi_open=True)  # Adam's moment decay rates
-
-RULES: dict[str, Rule] = {
-    # data
-    "data_root": PATH, "meta": PATHS, "voice_root": OPT_PATH, "face_root": OPT_PATH,
-    "cache_dir": OPT_PATH, "sample_rate": integer(1), "face_size": integer(1),
-    "spec_bins": integer(1), "spec_frames": integer(1), "spec_layout": choice("crop", "published"),
-    "n_fft": integer(2), "hop_length": integer(1), "amin": POSITIVE,
-    # model
-    "backbone": choice("resnet18", "compact", "published_cnn"), "pretrained": OPT_PATH, "channels": integer(1),
-    "map_size": integer(1), "hidden_dim": integer(1), "embed_dim": integer(1),
-    "dropout": real(0, 1, hi_open=True), "head": choice(*variants.names("head")),
-    "projection": choice("mlp", "linear"),
-    # DEM
-    "structure": choice("gan", "sas"), "enhancement": choice("none", "salient", "subtle", "dual"),
-    "selection": choice("peak", "patch", "both"), "dem_layers": integer(1, 3),
-    "block_draw": choice("uniform", "published"),
-    "block_slices": choice("exact", "published"), "alpha": NON_NEGATIVE, "beta": real(0, 1),
-    "r": integer(1), "c": integer(1),
-    # SAS
-    "adversarial": choice(*variants.names("adversarial")),
-    "adv_target": choice(*variants.names("adv_target")),
-    "adv_reduction": choice("tuple", "mean", "published"),
-    "gen_calls": choice("pooled", "per_input"),
-    # losses
-    "cls_loss": choice(*variants.names("cls_loss")), "eta": real(0, 1, hi_open=True),
-    "gbce_negatives": integer(1), "focal_gamma": NON_NEGATIVE,
-    "metric_loss": choice(*variants.names("metric_loss")),
-    "temperature": POSITIVE, "margin": NON_NEGATIVE, "metric_norm": choice("tuple", "published"), "lam": NON_NEGATIVE, "mu": NON_NEGATIVE,
-    "lam1": NON_NEGATIVE, "mu1": NON_NEGATIVE,
-    # task
-    "task": choice("matching", "retrieval"), "k": integer(2), "direction": choice("vf", "fv", "both"),
-    "sampling": choice("tuple", "batch"), "tuples_per_anchor": integer(1),
-    # optimisation
-    "batch_size": integer(1), "steps": integer(1), "optimizer": choice("adam"),
-    "lr_backbone": LEARNING_RATE, "lr_generator": LEARNING_RATE,
-    "lr_discriminator": LEARNING_RATE, "lr_classifier": LEARNING_RATE,
-    "lr_schedule": choice("exp", "step"), "lr_final_ratio": real(0, 1, lo_open=True),
-    "lr_milestones": integers(0, increasing=True), "lr_gamma": real(0, 1, lo_open=True),
-    "weight_decay": NON_NEGATIVE, "betas": pair(BETA), "disc_betas": pair(BETA),
-    "grad_clip": optional(POSITIVE), "wgan_clip": POSITIVE,
-    # evaluation
-    "eval_every": integer(1), "select_on": choice("val", "test"),
-    "eval_generator_mode": choice("eval", "train"), "eval_tuples": integer(1),
-    "eval_ks": integers(2, min_len=1), "bootstrap": integer(1),
-    # run
-    "seed": integer(0, 2 ** 32 - 1), "device": DEVICE, "amp": FLAG, "num_workers": integer(0),
-    "log_every": integer(1), "freeze_bn": FLAG, "sync_bn": FLAG, "profile": TEXT, "name": TEXT,
-}
-
-# rules over several fields: (fields, value check, what is allowed)
-CROSS_RULES = (
-    (("r", "channels"), lambda cfg: cfg.r <= cfg.channels, "r (grid rows over C) <= channels"),
-    (("c", "map_size"), lambda cfg: cfg.c <= cfg.map_size ** 2,
-     "c (grid columns over HW) <= map_size ** 2"),
-)
-
-
-def check_config(cfg: Config) -> None:
-    """Raise :class:`ConfigError` for the first field (or field combination) out of its rule."""
-    for f in dataclasses.fields(cfg):
-        rule, value = RULES.get(f.name), getattr(cfg, f.name)
-        if rule is not None and not rule.ok(value):
-            raise ConfigError(f"Config field {f.name}={value!r} is not allowed: it must be "
-                              f"{rule.allowed}")
-    for names, ok, allowed in CROSS_RULES:
-        if not ok(cfg):
-            shown = ", ".join(f"{n}={getattr(cfg, n)!r}" for n in names)
-            raise ConfigError(f"Config fields {shown} are not allowed together: {allowed}")

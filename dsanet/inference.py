@@ -31,17 +31,7 @@ from .data.frontends import Spectrogram, load_face, load_wav, normalise_faces, r
 from .data.layout import DataError
 from .engine import checkpoint as ckpt
 from .engine import evaluate as ev
-from .engine.device import resolve_device
-
-def build_network(cfg: Config, state: dict, device) -> torch.nn.Module:
-    """DSANet of ``cfg`` with the checkpoint's weights, on ``device``, in evaluation mode."""
-    from .models.dsanet import DSANet
-
-    net = DSANet(cfg)
-    if "centres" in state:
-        net.init_centres(state["centres"].shape[1])
-    net.load_state_dict(state)
-    return net.to(device).eval()
+from .engine.checkpoint import build_network  # noqa: F401 - the one loader, re-exported
 
 
 def load(checkpoint, device: str | None = None, **overrides) -> "Matcher":
@@ -50,11 +40,7 @@ def load(checkpoint, device: str | None = None, **overrides) -> "Matcher":
     ``device`` ("cpu", "cuda", "auto"; default: the checkpoint's ``cfg.device``) and
     ``overrides`` (Config fields such as ``data_root``) change the saved config.
     """
-    state = ckpt.load_checkpoint(checkpoint)
-    if device is not None:
-        overrides["device"] = device
-    cfg = Config.from_dict(state["config"]).replace(**overrides)
-    net = build_network(cfg, state["model"], resolve_device(cfg))
+    net, cfg, state = ckpt.load_network(checkpoint, device, **overrides)
     return Matcher(net, cfg, int(state.get("step", 0)), Path(checkpoint))
 
 

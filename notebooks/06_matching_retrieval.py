@@ -18,11 +18,15 @@
 #
 # The headline of the paper (Table IV, Wen et al.'s split): 1:2 and 1:10 matching accuracy and
 # retrieval mAP in both directions - V-F (a voice anchor, face candidates) and F-V. Matching runs
-# train with the loss of eq. (24); the retrieval run trains on (voice, face) pairs with
+# train with the loss of eq. (24); the retrieval run starts from the trained k = 2 matching model
+# ("the original matching network is kept unchanged", Sec. III-E) and trains on (voice, face)
+# pairs with
 #
 # $$\mathcal{L}^r_{total} = \mathcal{L}^{total}_{disc} + \lambda_1\mathcal{L}^r_{metric} + \mu_1\mathcal{L}_{cls} \ (25)$$
 #
-# (the classifier $C_R$ on embedding differences, eq. 26, and class centres, eq. 27). Results are
+# (the classifier $C_R$ on the elementwise distance $|h_v - h_f|$, eq. 26 read with Sec. IV-A,
+# and class centres, eq. 27; from scratch, or with $C_R$ on the signed difference, it does not
+# learn here: docs/fidelity.md). Results are
 # read at k = 2..10 (Fig. 5), under the unconstrained (U) protocol and the gender-constrained (G)
 # one (negatives of the anchor's gender), with verification ROC AUC and EER. Every value carries a
 # 95% bootstrap interval over the test tuples.

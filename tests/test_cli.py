@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dsanet.__main__ import main
+from dsanet.data.embedded import ensure_data
 from dsanet.engine import cli
 
 
@@ -57,7 +58,7 @@ def test_config_from_args_applies_profile_and_overrides(tmp_path):
 
 def test_paper_profile_does_not_invent_data(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not generate data"):
-        cli.ensure_data(cli.get_profile("paper", data_root=str(tmp_path / "missing")))
+        ensure_data(cli.get_profile("paper", data_root=str(tmp_path / "missing")))
 
 
 def test_train_generates_data_then_evaluate_reproduces_the_metrics(tmp_path, capsys):

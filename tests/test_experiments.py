@@ -99,6 +99,7 @@ def test_config_hash_ignores_only_bookkeeping():
 def test_budget_sets_steps_and_evaluation():
     b = ex.budget(quick(), 80)
     assert (b.steps, b.eval_every, b.eval_ks) == (80, 40, (2, 10))
+    assert b.schedule_steps == quick().steps == 2400    # the headline's schedule, stopped at 80
     assert ex.budget(quick(), None) == quick()
 
 

@@ -392,7 +392,7 @@ def test_retrieval_total_matches_naive_eqs25_27():
     centres = torch.randn(s, n, d, generator=g)
     out = SimpleNamespace(h_voice=hv, h_face=hf)
     head, disc = DiffHead(d), LinearDisc(d)
-    cfg = Config(lam1=0.1, mu1=0.2, margin=1.2, adv_target="flip")
+    cfg = Config(lam1=0.1, mu1=0.2, margin=1.2, adv_target="flip", retrieval_feature="difference")
     res = L.retrieval_total(cfg, out, labels, head, centres, disc)
 
     w, lab = head.w.tolist(), labels.tolist()

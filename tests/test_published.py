@@ -324,3 +324,46 @@ def test_published_sets_every_option():
     assert all(getattr(default, k) != v for k, v in want.items() if k != "margin")
     with pytest.raises(ValueError, match="gen_calls"):
         Config(gen_calls="stacked")
+
+
+# ----------------------------------------------------------------------------- 10. the training list
+
+def _items(n_ids=20, per=3):
+    from dsanet.data.protocols import SplitItems
+    ids = np.repeat(np.arange(n_ids), per)
+    return SplitItems("train", ids.astype(str), ids.astype(str), ids, ids.copy(),
+                      np.arange(n_ids) % 2)
+
+
+def test_fixed_training_list_is_read_in_order_each_epoch(monkeypatch):
+    """train_list_epochs=E: steps // E batches drawn once; step t reads batch t mod (steps // E)."""
+    from dsanet.data import batches
+    from dsanet.engine.matching import MatchingTask
+
+    seen = []
+    monkeypatch.setattr(batches, "matching_batch",
+                        lambda cached, t, d, cfg, train, gen: (seen.append(t.numpy().copy()),
+                                                               t[:, 0], t[:, 1:], t[:, 0])[1:])
+    cached = _items()
+    cached.voices = torch.zeros(1)                          # the device the tuples go to
+    cfg = smoke(sampling="tuple", direction="fv", batch_size=4, steps=12, train_list_epochs=4)
+    task = MatchingTask(cfg, cached, "cpu")
+    assert task.train_list["fv"].shape == (3, 4, 3)         # 12 // 4 = 3 batches of 4 (face, 2 voices)
+    rng = np.random.default_rng(0)
+    for step in range(12):
+        task.batch(rng, None, lambda x: x, step)
+    first_epoch = np.stack(seen[:3])
+    for e in range(4):                                      # every epoch: the same batches, same order
+        assert (np.stack(seen[3 * e:3 * e + 3]) == first_epoch).all()
+    assert len({tuple(r) for b in first_epoch for r in b}) > 4    # batches of one epoch differ
+    rows = first_epoch.reshape(-1, 3)                       # each row a valid F-V tuple of k = 2
+    assert (rows[:, 1] != rows[:, 2]).all()
+    # a fresh task (a resumed run) reads the same list from the step it is given
+    again = MatchingTask(cfg, cached, "cpu")
+    assert all((again.train_list["fv"][s % 3] == seen[s]).all() for s in (5, 7, 11))
+    # the default draws fresh tuples every step; the batch sampler refuses a fixed list
+    assert MatchingTask(smoke(sampling="tuple", direction="fv"), cached, "cpu").train_list is None
+    assert published(smoke()).train_list_epochs == 60
+    from dsanet.engine.matching import InBatchMatchingTask
+    with pytest.raises(ValueError, match="train_list_epochs"):
+        InBatchMatchingTask(smoke(train_list_epochs=2), None, "cpu")

@@ -97,3 +97,21 @@ def test_forward_batch_gathers_the_item_embeddings(smoke_cfg):
     assert torch.allclose(t.h[0, :, 0], hv[a], atol=1e-5)
     assert torch.allclose(t.h[0, :, 1:], hf[c], atol=1e-5)
     assert (t.modality[:, 0] == 1).all() and (t.modality[:, 1:] == 0).all()
+
+
+def test_one_home_for_every_draw_and_the_old_paths_still_work():
+    """Every tuple / pair draw and candidate shuffle lives in dsanet.data.sampling; the old
+    modules re-export the same objects."""
+    from dsanet.data import batches, lists, protocols, sampling
+    from dsanet.engine import evaluate as ev
+
+    for name in ("TupleSampler", "PairSampler", "matching_tuples", "verification_pairs",
+                 "retrieval_sets", "training_sampler", "sample_training_tuples",
+                 "sample_training_pairs", "SplitItems", "split_items"):
+        assert getattr(protocols, name) is getattr(sampling, name)
+    for name in ("ProtocolList", "PathResolver", "read_list", "write_list", "read_lines", "KINDS"):
+        assert getattr(protocols, name) is getattr(lists, name)
+    for name in ("sample_tuples", "sample_pairs", "TooFewIdentities"):
+        assert getattr(ev, name) is getattr(sampling, name)
+    assert ev.shuffle_candidates is sampling.candidate_order
+    assert batches.shuffle_candidates is sampling.shuffle_candidates

@@ -269,28 +269,28 @@ def test_stale_embedded_tree_is_detected(tmp_path):
     """A tree written with other knobs than the profile's preset is regenerated, not reused."""
     import json
 
-    from dsanet import analysis
+    from dsanet.data import embedded
     from dsanet.data.synthetic import DEFAULTS, PRESETS
 
-    assert not analysis._stale_benchmark(tmp_path, "smoke")           # no calibration.json: not ours
+    assert not embedded.stale_benchmark(tmp_path, "smoke")           # no calibration.json: not ours
     want = dict(DEFAULTS, **PRESETS["smoke"])
     (tmp_path / "calibration.json").write_text(json.dumps({"knobs": want}))
-    assert not analysis._stale_benchmark(tmp_path, "smoke")
-    assert analysis._stale_benchmark(tmp_path, "default")              # smoke knobs, default wanted
+    assert not embedded.stale_benchmark(tmp_path, "smoke")
+    assert embedded.stale_benchmark(tmp_path, "default")              # smoke knobs, default wanted
     (tmp_path / "calibration.json").write_text(json.dumps({"knobs": dict(want, shared_strength=0.8)}))
-    assert analysis._stale_benchmark(tmp_path, "smoke")
+    assert embedded.stale_benchmark(tmp_path, "smoke")
 
 
 def test_stale_tree_outside_the_profile_folder_is_kept(tmp_path, capsys):
     """ensure_data never replaces a tree the user pointed at: it only warns."""
     import json
 
-    from dsanet import analysis
     from dsanet.config import smoke
+    from dsanet.data import embedded
     from dsanet.data.synthetic import DEFAULTS, PRESETS
 
     (tmp_path / "calibration.json").write_text(json.dumps({"knobs": dict(DEFAULTS, **PRESETS["smoke"], seed=7)}))
     (tmp_path / "meta.csv").write_text("VoxCeleb1_ID,VGGFace1_ID,Gender,Nationality,Set\n")
-    assert analysis.ensure_data(smoke(data_root=str(tmp_path))) == tmp_path
+    assert embedded.ensure_data(smoke(data_root=str(tmp_path))) == tmp_path
     assert "using it as it is" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calibration.json", "meta.csv"]

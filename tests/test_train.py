@@ -59,6 +59,14 @@ def test_exp_schedule_reaches_final_ratio():
     assert f(50) == pytest.approx(0.01)        # stays at the floor past the end
 
 
+def test_a_run_stopped_early_follows_the_longer_schedule():
+    """schedule_steps=T: step t of a 3-step run has the factor of step t of a 21-step schedule."""
+    f = lr_factor(smoke(steps=3, schedule_steps=21, lr_schedule="exp", lr_final_ratio=0.01))
+    assert [f(t) for t in (0, 1, 2)] == pytest.approx([1.0, 0.01 ** 0.05, 0.01 ** 0.1])
+    g = lr_factor(smoke(steps=3, schedule_steps=1200, lr_schedule="step"))
+    assert g(2) == 1.0                          # milestones 600 / 1000 of the 1,200-step schedule
+
+
 def test_step_schedule_and_paper_retrieval_milestones():
     f = lr_factor(smoke(steps=1200, lr_schedule="step", lr_milestones=(600, 1000), lr_gamma=0.1))
     assert [f(t) for t in (0, 599, 600, 999, 1000, 1199)] == pytest.approx(

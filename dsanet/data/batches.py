@@ -2,7 +2,8 @@
 
 Items are gathered with ``index_select`` (much faster than ``tensor[idx]`` on the memory-mapped
 CPU tensors); time crops (random in training, centre in
-evaluation), face flips and candidate shuffles are drawn for the whole batch at once. No
+evaluation), face flips and candidate shuffles (:func:`dsanet.data.sampling.shuffle_candidates`,
+re-exported here) are drawn for the whole batch at once. No
 per-sample Python loop and no host round trip: everything stays on the cached tensors' device
 (random numbers are drawn on the generator's device and moved there).
 """
@@ -11,17 +12,13 @@ from __future__ import annotations
 import torch
 
 from .frontends import crop_frames, normalise_faces
+from .sampling import _uniform, shuffle_candidates
 
 DIRECTIONS = ("vf", "fv")
 
 
 def _items(x, device) -> torch.Tensor:
     return torch.as_tensor(x, dtype=torch.long).to(device)
-
-
-def _rand(shape, generator: torch.Generator | None, device) -> torch.Tensor:
-    gdev = generator.device if generator is not None else device
-    return torch.rand(shape, generator=generator, device=gdev).to(device)
 
 
 def voice_batch(cached, items, cfg, train: bool, generator: torch.Generator | None = None,
@@ -39,7 +36,7 @@ def face_batch(cached, items, cfg, train: bool,
     idx = _items(items, cached.faces.device)                      # (M,)
     faces = cached.faces.index_select(0, idx)                     # (M, 3, S, S) uint8
     if train:
-        flip = _rand(idx.shape[0], generator, faces.device) < 0.5  # (M,)
+        flip = _uniform(idx.shape[0], generator, faces.device) < 0.5  # (M,)
         faces = torch.where(flip[:, None, None, None], faces.flip(-1), faces)
     return normalise_faces(faces)
 
@@ -52,15 +49,6 @@ def modality_batch(cached, modality: str, items, cfg, train: bool,
     if modality == "face":
         return face_batch(cached, items, cfg, train, generator)
     raise ValueError(f"modality must be 'voice' or 'face', got {modality!r}")
-
-
-def shuffle_candidates(cands: torch.Tensor, generator: torch.Generator | None = None):
-    """cands (B, k) with the true item in column 0 -> (shuffled (B, k), label (B,)).
-
-    A random permutation per row (argsort of uniform keys), so the label is uniform on 0..k-1.
-    """
-    perm = _rand(cands.shape, generator, cands.device).argsort(dim=1)   # (B, k)
-    return cands.gather(1, perm), perm.argmin(dim=1)                     # column 0 -> label
 
 
 def matching_batch(cached, tuples, direction: str, cfg, train: bool,

@@ -18,15 +18,14 @@ perfect trait extractor could reach. Same knobs and seed give a byte-identical t
 API: ``generate(out_dir, **knobs) -> calibration``; ``DEFAULTS`` and ``SMOKE`` (knob presets);
 ``plan(**knobs) -> Plan`` (identities, clips and frames with realised traits, nothing rendered);
 ``calibrate(plan)`` / ``summary(plan)`` (the calibration without writing a file);
-``add_generate_arguments`` / ``run_generate`` for ``python -m dsanet generate``.
+``add_generate_arguments`` / ``run_generate`` for ``python -m dsanet generate``. ``calibrate`` lives
+in :mod:`.synth_calibration` and the command in :mod:`.synth_cli`; both are re-exported here.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +34,8 @@ import pandas as pd
 import soundfile as sf
 
 from dsanet.data import synth_face, synth_voice
+from dsanet.data.synth_calibration import calibrate
+from dsanet.data.synth_cli import add_arguments, add_generate_arguments, run, run_generate  # noqa: F401
 from dsanet.data.synth_traits import REAL_FRACTIONS, SHARED, make_identities, rng_for
 
 FORMAT = "dsanet-synthetic-1"
@@ -124,74 +125,6 @@ def plan(**knobs) -> Plan:
 def _frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
     """One DataFrame from per-identity column dicts (far faster than concatenating frames)."""
     return pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in parts[0]})
-
-
-# ----------------------------------------------------------------------------- calibration
-
-def _standardised(df: pd.DataFrame) -> np.ndarray:
-    r = df[[f"r_{t}" for t in SHARED]].to_numpy()                        # (n, 5)
-    return (r - r.mean(0)) / r.std(0)
-
-
-def _draw_tuples(rng: np.random.Generator, anchor_ident: np.ndarray, cand_ident: np.ndarray,
-                 ident_gender: np.ndarray, k: int, n: int, constrained: bool):
-    """``(anchor sample (n,), candidate samples (n, k))``; column 0 is the true candidate.
-
-    Negatives are k-1 distinct other identities (of the anchor's gender when ``constrained``),
-    each represented by a random sample of theirs.
-    """
-    a = rng.integers(len(anchor_ident), size=n)
-    who = anchor_ident[a]                                                  # (n,)
-    score = rng.random((n, len(ident_gender)))
-    score[np.arange(n), who] = np.inf
-    if constrained:
-        score[ident_gender[None, :] != ident_gender[who][:, None]] = np.inf
-    neg = np.argsort(score, axis=1)[:, :k - 1]                             # (n, k-1)
-    ids = np.concatenate([who[:, None], neg], 1)                           # (n, k)
-    order = np.argsort(cand_ident, kind="stable")
-    start = np.searchsorted(cand_ident[order], np.arange(len(ident_gender)))
-    count = np.bincount(cand_ident, minlength=len(ident_gender))
-    pick = start[ids] + (rng.random(ids.shape) * count[ids]).astype(int)
-    return a, order[pick]
-
-
-def _matching(anchor: pd.DataFrame, cand: pd.DataFrame, gender: np.ndarray, k: int, n: int,
-              constrained: bool, rng: np.random.Generator) -> dict:
-    """Oracle, gender-only and chance accuracy for one (direction, k, protocol) cell."""
-    n_same = np.bincount(gender, minlength=2)
-    if len(gender) < k or (constrained and n_same.min() < k):
-        return {"oracle": None, "gender_only": None, "chance": 1 / k, "n": 0}
-    a, c = _draw_tuples(rng, anchor.ident.to_numpy(), cand.ident.to_numpy(), gender, k, n, constrained)
-    za, zc = _standardised(anchor), _standardised(cand)
-    ga, gc = gender[anchor.ident.to_numpy()], gender[cand.ident.to_numpy()]
-    mismatch = ga[a][:, None] != gc[c]                                     # (n, k)
-    dist = ((za[a][:, None, :] - zc[c]) ** 2).sum(-1) + 1e6 * mismatch    # (n, k)
-    oracle = float((dist.argmin(1) == 0).mean())
-    gender_only = float((1.0 / (~mismatch).sum(1)).mean())   # expected score of a random same-gender pick
-    return {"oracle": round(oracle, 4), "gender_only": round(gender_only, 4), "chance": round(1 / k, 4),
-            "n": n}
-
-
-def calibrate(p: Plan, n_tuples: int = 4000, seed: int = 0, ks=(2, 10)) -> dict:
-    """Matching accuracy bounds on the test identities (see the module docstring).
-
-    The oracle sees each sample's realised shared traits (standardised within its modality) and
-    picks the same-gender candidate nearest in that 5-d space; gender-only picks uniformly among
-    same-gender candidates (its expected accuracy is reported); chance is 1/k.
-    """
-    test = p.identities[p.identities.split == "test"].reset_index(drop=True)
-    index = {v: i for i, v in enumerate(test.voice_id)}
-    gender = (test.gender == "f").to_numpy().astype(int)
-    samples = {m: df[df.voice_id.isin(index)].assign(ident=lambda d: d.voice_id.map(index))
-               for m, df in (("voice", p.voices), ("face", p.faces))}
-    out = {}
-    for protocol, constrained in (("unconstrained", False), ("gender", True)):
-        rng = np.random.default_rng([seed, int(constrained)])
-        out[protocol] = {f"k{k}": {
-            "vf": _matching(samples["voice"], samples["face"], gender, k, n_tuples, constrained, rng),
-            "fv": _matching(samples["face"], samples["voice"], gender, k, n_tuples, constrained, rng),
-        } for k in ks}
-    return out
 
 
 def summary(p: Plan, n_tuples: int = 4000) -> dict:
@@ -334,35 +267,3 @@ def _drain(results, total: int, progress: bool) -> None:
         results = tqdm(results, total=total, desc="identities", unit="id")
     for _ in results:
         pass
-
-
-# ----------------------------------------------------------------------------- command line
-
-def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``python -m dsanet generate``; a knob left out comes from --preset."""
-    parser.add_argument("--out", default="data/benchmark",
-                        help="output directory of the tree (the smoke profile reads data/smoke)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                        help="starting values of the knobs: 'default' (training in minutes on CPU) "
-                             "or 'smoke' (tests, seconds)")
-    for name, value in DEFAULTS.items():
-        smoke = f"; smoke: {SMOKE[name]}" if name in SMOKE else ""
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(value),
-                            default=argparse.SUPPRESS, help=f"{_HELP[name]} (default: {value:g}{smoke})")
-    parser.add_argument("--workers", type=int, default=1, help="parallel rendering processes")
-    parser.add_argument("--overwrite", action="store_true", help="replace a benchmark already in --out")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run_generate(args: argparse.Namespace) -> int:
-    """Generate the tree, then print the calibration (as written to calibration.json)."""
-    knobs = {**PRESETS[args.preset], **{k: getattr(args, k) for k in DEFAULTS if hasattr(args, k)}}
-    start = time.perf_counter()
-    calibration = generate(args.out, workers=args.workers, progress=not args.quiet,
-                           overwrite=args.overwrite, **knobs)
-    print(json.dumps(calibration, indent=2))
-    print(f"wrote {args.out} in {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-add_arguments, run = add_generate_arguments, run_generate

@@ -18,6 +18,10 @@ flipped byte is refused, never evaluated. A saved ``"config"`` is checked agains
 ``rng_state()`` / ``set_rng_state()`` carry every random stream a run draws from (torch CPU and
 CUDA, numpy's global and Generator streams, Python's ``random``, and torch Generators), converted
 to plain types so that ``weights_only`` accepts them.
+
+:func:`build_network` / :func:`load_network` are the one way a trained DSANet is rebuilt from a
+checkpoint (``inference.load``, ``train.evaluate_checkpoint`` and ``analysis.load_model`` call
+them).
 """
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..config import Config, ConfigError
+from .device import resolve_device
 
 FORMAT = "dsanet-checkpoint-2"   # 2: with a sha256 checksum
 
@@ -144,12 +151,37 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: checksum mismatch, the file is damaged (its content "
                               "differs from what was written); not loaded")
     if isinstance(state.get("config"), dict):
-        from ..config import Config, ConfigError
         try:
             Config.from_dict(state["config"])
         except (ConfigError, TypeError) as e:
             raise CheckpointError(f"{path}: the saved config is invalid ({e})") from e
     return state
+
+
+# ----------------------------------------------------------------------------- models
+
+def build_network(cfg: Config, state: dict, device="cpu") -> torch.nn.Module:
+    """DSANet of ``cfg`` with the checkpoint's weights (``state["model"]``), on ``device``, in
+    evaluation mode."""
+    from ..models.dsanet import DSANet   # the models (torchvision) only when one is built
+
+    net = DSANet(cfg)
+    if "centres" in state:
+        net.init_centres(state["centres"].shape[1])
+    net.load_state_dict(state)
+    return net.to(device).eval()
+
+
+def load_network(path: str | Path, device: str | None = None,
+                 **overrides) -> tuple[torch.nn.Module, Config, dict]:
+    """``(network, config, state)`` of a checkpoint file: the saved config with ``overrides``
+    (Config fields such as ``data_root``; ``device`` "cpu", "cuda", "auto", default the saved
+    ``cfg.device``) and :func:`build_network` on the device it resolves to."""
+    state = load_checkpoint(path)
+    if device is not None:
+        overrides["device"] = device
+    cfg = Config.from_dict(state["config"]).replace(**overrides)
+    return build_network(cfg, state["model"], resolve_device(cfg)), cfg, state
 
 
 # ----------------------------------------------------------------------------- random streams

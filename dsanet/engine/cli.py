@@ -27,7 +27,6 @@ import pandas as pd
 from ..config import PROFILE_ENV, Config, get_profile
 
 PROFILE_CHOICES = ("smoke", "quick", "paper", "published")
-GENERATED_PROFILES = {"smoke": "smoke", "quick": "default"}  # profile -> synthetic preset
 
 
 class UsageError(ValueError):
@@ -217,24 +216,6 @@ def write_config(cfg: Config, out_dir) -> Path:
     return path
 
 
-def ensure_data(cfg: Config) -> bool:
-    """Generate the embedded benchmark at ``cfg.data_root`` when it is missing (smoke / quick)."""
-    root = Path(cfg.data_root)
-    if root.exists():
-        return False
-    preset = GENERATED_PROFILES.get(cfg.profile)
-    if preset is None:
-        raise FileNotFoundError(f"{root}: data folder not found (profile {cfg.profile!r} does not "
-                                "generate data; point --data at the VoxCeleb1 + VGGFace tree)")
-    from ..data import synthetic
-
-    print(f"{root} does not exist: generating the embedded benchmark there "
-          f"(preset {preset!r}, seed {cfg.seed}) ...", flush=True)
-    synthetic.generate(root, **{**synthetic.PRESETS[preset], "seed": cfg.seed})
-    print(f"generated {root}", flush=True)
-    return True
-
-
 def _plain(v):
     if v is None or v is pd.NA:
         return None
@@ -284,6 +265,7 @@ def _progress(args, cfg: Config) -> bool:
 # ----------------------------------------------------------------------------- commands
 
 def run_train(args) -> int:
+    from ..data.embedded import ensure_data
     from .tblog import write_tensorboard
     from .train import train
 
@@ -299,7 +281,7 @@ def run_train(args) -> int:
 
         check_resumable(Config.from_dict(load_checkpoint(last)["config"]), cfg, last)
     write_config(cfg, out)
-    ensure_data(cfg)
+    ensure_data(cfg)   # the embedded benchmark of smoke / quick (its preset's seed), when missing
     result = train(cfg, out, resume=args.resume, progress=_progress(args, cfg))
     if result.metrics is None:  # a rank other than 0 under torchrun
         return 0

@@ -20,7 +20,7 @@ import torch
 
 from .. import losses
 from ..data import batches
-from ..data.protocols import TupleSampler
+from ..data.sampling import TupleSampler
 from ..data.sampling import IdentityBatchSampler, in_batch_tuples
 from . import evaluate as ev
 from .device import to_device
@@ -43,22 +43,41 @@ class MatchingTask:
             raise ValueError(f"cfg.batch_size={cfg.batch_size} must be even with direction='both'")
         self.samplers = ({d: TupleSampler(cached, None, cfg.k, d) for d in self.directions}
                          if cached is not None else {})                  # None: losses only
+        self.train_list = self._fixed_list() if cfg.train_list_epochs and cached is not None else None
         self._val_tuples = None
+
+    def _fixed_list(self) -> dict[str, np.ndarray]:
+        """The published script's training list: drawn once, read in order (``train_list_epochs``).
+
+        ``cfg.steps // cfg.train_list_epochs`` batches (at least one) per direction, each
+        ``(per, k+1)``; step t reads batch ``t mod`` that count, so a resumed run reads on where
+        it stopped with no state beyond the step. Returns {direction: (batches, per, k+1)}.
+        """
+        cfg = self.cfg
+        per = cfg.batch_size // len(self.directions)
+        n = max(1, cfg.steps // cfg.train_list_epochs)                            # batches per epoch
+        rng = np.random.default_rng([cfg.seed, 25])
+        return {d: self.samplers[d].sample(n * per, rng).reshape(n, per, -1) for d in self.directions}
 
     def unused_modules(self, model) -> list:
         """Modules the matching objective never touches (frozen so that DDP does not wait on them)."""
         return [model.retrieval_head]
 
     # ------------------------------------------------------------------ batches
-    def batch(self, rng: np.random.Generator, gen: torch.Generator, take) -> list[tuple]:
+    def batch(self, rng: np.random.Generator, gen: torch.Generator, take, step: int = 0
+              ) -> list[tuple]:
         """The global batch as parts ``((anchor, cands, direction), label)``; ``take`` slices a rank's share.
 
         anchor (B', ...), cands (B', k, ...), label (B',) long with B' = this rank's tuples per part.
+        ``step`` (the trainer's step) is the read position of a fixed training list.
         """
         per = self.cfg.batch_size // len(self.directions)
         parts = []
         for d in self.directions:
-            tuples = self.samplers[d].sample(per, rng)                            # (per, k+1)
+            if self.train_list is None:
+                tuples = self.samplers[d].sample(per, rng)                        # (per, k+1)
+            else:
+                tuples = self.train_list[d][step % len(self.train_list[d])]       # (per, k+1)
             tuples = to_device(torch.from_numpy(tuples), self.cached.voices.device)
             anchor, cands, label = batches.matching_batch(self.cached, tuples, d, self.cfg,
                                                           True, gen)
@@ -109,13 +128,17 @@ class InBatchMatchingTask(MatchingTask):
     method = "forward_batch"
 
     def __init__(self, cfg, cached, device):
+        if cfg.train_list_epochs:
+            raise ValueError(f"cfg.train_list_epochs={cfg.train_list_epochs} reads a fixed list of "
+                             "tuples; it needs sampling='tuple' (sampling='batch' draws identities)")
         super().__init__(cfg, None, device)
         self.cached = cached
         self.sampler = IdentityBatchSampler(cached) if cached is not None else None
         # the per-tuple terms; InfoNCE is a batch loss, added in generator_loss
         self.tuple_cfg = cfg.replace(metric_loss="none") if cfg.metric_loss == "infonce" else cfg
 
-    def batch(self, rng: np.random.Generator, gen: torch.Generator, take) -> list[tuple]:
+    def batch(self, rng: np.random.Generator, gen: torch.Generator, take, step: int = 0
+              ) -> list[tuple]:
         """One part ``((voice, face, tuples), labels)``: this rank's identities and their tuples."""
         cfg, B = self.cfg, self.cfg.batch_size
         local = take(torch.arange(B))                                     # this rank's slice

@@ -19,7 +19,7 @@ import torch
 
 from .. import losses
 from ..data import batches
-from ..data.protocols import PairSampler
+from ..data.sampling import PairSampler
 from . import evaluate as ev
 from .device import to_device
 
@@ -56,7 +56,8 @@ class RetrievalTask:
             model.init_centres(self.cached.n_identities if self.cached is not None else 1)
 
     # ------------------------------------------------------------------ batches
-    def batch(self, rng: np.random.Generator, gen: torch.Generator, take) -> list[tuple]:
+    def batch(self, rng: np.random.Generator, gen: torch.Generator, take, step: int = 0
+              ) -> list[tuple]:
         """One part ``((voice, face), identity)``: voice (B', 1, F, T), face (B', 3, S, S), (B',)."""
         pairs = self.sampler.sample(self.cfg.batch_size, rng)                  # (B, 2)
         pairs = to_device(torch.from_numpy(pairs), self.cached.voices.device)

@@ -1,23 +1,11 @@
-"""Training: the alternating game of eqs. (12)-(13) and (24) / (25), model selection, resume.
+"""Training runs: model selection, checkpoints, resume, around the step of :mod:`dsanet.engine.step`.
 
 ``train(cfg, out_dir)`` runs one training run in ``out_dir`` and returns a :class:`RunResult`
 (test metrics of the selected checkpoint, the per-step history, the checkpoint path).
 
-Each iteration (one "step"):
-
-1. one forward of the generator side (backbones -> DEM streams -> shared generator -> heads) on
-   the step's batch (:mod:`dsanet.engine.matching` / :mod:`dsanet.engine.retrieval`);
-2. discriminator step, eqs. (12)-(13): the discriminator scores the DETACHED embeddings of every
-   stream; only its parameters receive gradients and step, then the adversarial kind's
-   post-step hook runs (:mod:`dsanet.variants`; WGAN: weights clipped to ``cfg.wgan_clip``);
-3. generator step, eq. (24) (or 25) over all streams: the (just updated) discriminator is frozen
-   (``requires_grad`` off, so it gets no gradient), everything else steps; the global gradient
-   norm is clipped to ``cfg.grad_clip`` (``None``: off) before the step.
-
-Reusing the step-1 forward for both updates costs one forward instead of two and changes
-nothing but the random draws: the generator side does not move during the discriminator step
-(the published script freezes it there), so a second forward would compute the same embeddings
-up to new dropout masks and DEM blocks.
+Each iteration (one "step") is one discriminator step, eqs. (12)-(13), then one generator step,
+eq. (24) (or 25), on one forward of the step's batch: :class:`dsanet.engine.step.Stepper`. The
+run's pieces (data caches, task, model) are built by :mod:`dsanet.engine.build`.
 
 Runs: per-step loss terms are written into a device buffer and read back every
 ``cfg.log_every`` steps (and before evaluating or saving), so a step never waits on the host; the
@@ -31,9 +19,7 @@ Under ``torchrun`` the same code runs data-parallel (:mod:`dsanet.engine.distrib
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
-import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,21 +28,18 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from .. import losses, variants
 from ..config import Config
 from . import checkpoint as ckpt
 from . import distributed as dist
 from . import evaluate as ev
-from .device import autocast, place_cached, resolve_device, to_device
-from .matching import InBatchMatchingTask, MatchingTask
-from .optim import build_optimizers, build_schedulers, group_lrs
-from .retrieval import RetrievalTask
+from .build import build_model, build_task, load_splits, seed_everything, set_train_mode
+from .device import place_cached, resolve_device, to_device
+from .step import TERMS, Stepper
+from .step import StepForward, detach_output, modality_accuracy  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
-TERMS = ("total", "adversarial", "metric", "cls", "disc", "disc_acc", "grad_norm")
 GUARDED = ("adversarial", "metric", "cls", "disc", "total", "grad_norm")  # checked in this order
 EVAL_SEED = 0  # evaluation lists and bootstrap do not depend on the training seed
 # fields that may differ between a run and its resumption (paths and where it runs)
@@ -86,199 +69,6 @@ class RunResult:
     run_dir: Path
     step: int
     finished: bool
-
-
-# ----------------------------------------------------------------------------- set-up helpers
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def load_splits(cfg: Config, splits, info: dist.DistInfo) -> dict:
-    """Decoded caches of ``splits`` (rank 0 builds them first under DDP; the others then read)."""
-    from ..data.cache import build_cache
-    from ..data.layout import load_index
-
-    if info.enabled and not info.is_main:
-        dist.barrier(info)
-    index = load_index(cfg.data_root, cfg.meta, cfg.voice_root, cfg.face_root)
-    import sys  # a decoding progress bar only on a terminal, never in smoke
-    bar = info.is_main and cfg.profile != "smoke" and sys.stderr.isatty()
-    out = {s: build_cache(index, cfg, s, progress=bar) for s in splits}
-    if info.enabled and info.is_main:
-        dist.barrier(info)
-    return out
-
-
-def build_task(cfg: Config, cached, device):
-    if cfg.task == "matching":
-        return (InBatchMatchingTask if cfg.sampling == "batch" else MatchingTask)(cfg, cached, device)
-    if cfg.task == "retrieval":
-        return RetrievalTask(cfg, cached, device)
-    raise ValueError(f"unknown cfg.task {cfg.task!r}; choose 'matching' or 'retrieval'")
-
-
-def build_model(cfg: Config, task, device: torch.device) -> nn.Module:
-    """DSANet for ``cfg`` on ``device``, seeded, with the task's unused heads frozen."""
-    from ..models.dsanet import DSANet
-
-    torch.manual_seed(cfg.seed)
-    model = DSANet(cfg)
-    if hasattr(task, "prepare"):
-        task.prepare(model)
-    for m in task.unused_modules(model):
-        m.requires_grad_(False)
-    model = model.to(device)
-    if device.type == "cuda":  # NHWC weights: cuDNN runs the backbones channels-last (input converted once)
-        model.face_backbone.to(memory_format=torch.channels_last)
-        model.voice_backbone.to(memory_format=torch.channels_last)
-    return model
-
-
-def set_train_mode(model: nn.Module, freeze_bn: bool) -> None:
-    """``model.train()``; with ``freeze_bn`` BatchNorm layers keep using their running statistics."""
-    model.train()
-    if freeze_bn:
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.eval()
-
-
-def detach_output(out):
-    """A copy of a model output dataclass with every tensor detached."""
-    return dataclasses.replace(out, **{f.name: getattr(out, f.name).detach()
-                                       for f in dataclasses.fields(out)
-                                       if isinstance(getattr(out, f.name), torch.Tensor)})
-
-
-def modality_accuracy(z: torch.Tensor, modality: torch.Tensor, kind: str | None = None) -> torch.Tensor:
-    """Discriminator accuracy on outputs z (S, M, C) for modality (M,) (face 0, voice 1).
-
-    ``kind`` (``cfg.adversarial``): its registered read-out turns z into voice predictions
-    (dsanet.variants.ADVERSARIAL); None: argmax for C = 2, a critic's score > 0 for C = 1.
-    """
-    if kind is not None:
-        readout = variants.get("adversarial", kind).readout
-    else:
-        readout = variants.argmax_readout if z.shape[-1] == 2 else variants.critic_readout
-    pred = readout(z).long()                                                  # (S, M), voice = 1
-    return (pred == modality).float().mean()
-
-
-class StepForward(nn.Module):
-    """What DDP wraps: one call runs ``model.<method>`` on every part of a step's batch."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, method: str, parts: list[tuple], generator: torch.Generator | None):
-        fn = getattr(self.model, method)
-        return [fn(*args, generator=generator) for args in parts]
-
-
-# ----------------------------------------------------------------------------- one iteration
-
-class Stepper:
-    """The two updates of one iteration (eqs. 12-13, then 24 / 25), whatever feeds the batches.
-
-    Holds the model, its DDP-wrapped generator side (``forward``), both optimisers and schedules,
-    and the DEM random stream of this rank. ``step(parts)`` takes a batch as the task's parts
-    ``[(model inputs, target), ...]`` already on the device.
-    """
-
-    def __init__(self, cfg: Config, model: nn.Module, task, device: torch.device,
-                 info: dist.DistInfo = dist.DistInfo()):
-        self.cfg, self.model, self.task, self.device, self.info = cfg, model, task, device, info
-        if cfg.sync_bn:
-            for name in ("face_backbone", "voice_backbone", "generator", "classifier"):
-                setattr(model, name, dist.convert_sync_bn(getattr(model, name), device, info))
-        disc_params = model.discriminator_parameters()
-        for p in disc_params:  # kept outside the DDP wrapper: DDP registers only trainable params
-            p.requires_grad_(False)
-        self.forward = dist.wrap(StepForward(model), info, device)
-        dist.broadcast_parameters(model.discriminator, info)
-        for p in disc_params:
-            p.requires_grad_(cfg.adversarial != "none")
-        self.opt_gen, self.opt_disc = build_optimizers(model, cfg, device)
-        self.schedulers = build_schedulers([self.opt_gen, self.opt_disc], cfg)
-        self.gen_params = [p for g in self.opt_gen.param_groups for p in g["params"]]
-        self.disc_params = [p for p in disc_params if p.requires_grad]
-        model.discriminator.requires_grad_(False)
-        self.dem_gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + 3 + info.rank)
-
-    def lrs(self) -> dict[str, float]:
-        return group_lrs([self.opt_gen, self.opt_disc])
-
-    def step(self, parts) -> torch.Tensor:
-        """One discriminator step and one generator step -> (len(TERMS),) row on the device."""
-        with autocast(self.device, self.cfg.amp):
-            outs = self.forward(self.task.method, [args for args, _ in parts], self.dem_gen)
-        disc, acc = self.discriminator_step(outs)
-        terms, grad_norm = self.generator_step(outs, [t for _, t in parts])
-        for s in self.schedulers:
-            if s is not None:
-                s.step()
-        return torch.stack([terms["total"], terms["adversarial"], terms["metric"], terms["cls"],
-                            disc, acc, grad_norm]).detach().float()
-
-    def discriminator_step(self, outs) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eqs. (12)-(13) on detached embeddings; only the discriminator steps. -> (loss, accuracy)."""
-        if self.opt_disc is None:
-            zero = torch.zeros((), device=self.device)
-            return zero, torch.full((), float("nan"), device=self.device)
-        disc = self.model.discriminator
-        disc.requires_grad_(True)
-        loss, acc = 0.0, 0.0
-        with autocast(self.device, self.cfg.amp):
-            for out in outs:
-                out = detach_output(out)
-                h, modality = self.task.items(out)                          # (S, M, D), (M,)
-                z = losses.discriminator_logits(self.cfg, out, disc)        # (S, M, C), per cfg.gen_calls
-                loss = loss + losses.discriminator_total(self.cfg, out, z)
-                acc = acc + modality_accuracy(z, modality, self.cfg.adversarial)
-        loss, acc = loss / len(outs), acc / len(outs)
-        self.opt_disc.zero_grad(set_to_none=True)
-        loss.backward()
-        dist.average_gradients(self.disc_params, self.info)
-        self.opt_disc.step()
-        self.opt_disc.zero_grad(set_to_none=True)
-        post_step = variants.get("adversarial", self.cfg.adversarial).post_step
-        if post_step is not None:  # e.g. WGAN's weight clipping
-            with torch.no_grad():
-                post_step(self.disc_params, self.cfg)
-        disc.requires_grad_(False)
-        return loss.detach(), acc.detach()
-
-    def generator_step(self, outs, targets) -> tuple[dict, torch.Tensor]:
-        """Eq. (24) / (25) over all streams, discriminator frozen, gradient norm clipped.
-
-        -> (loss terms averaged over the parts, gradient norm before clipping).
-        """
-        with autocast(self.device, self.cfg.amp):
-            per_part = [self.task.generator_loss(o, t, self.model) for o, t in zip(outs, targets)]
-        terms = {k: sum(p[k] for p in per_part) / len(per_part) for k in per_part[0]}
-        self.opt_gen.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        max_norm = self.cfg.grad_clip if self.cfg.grad_clip is not None else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.gen_params, max_norm)
-        self.opt_gen.step()
-        return terms, grad_norm
-
-    def state(self) -> dict:
-        return {"optimizers": {"generator": self.opt_gen.state_dict(), "discriminator":
-                               None if self.opt_disc is None else self.opt_disc.state_dict()},
-                "schedulers": [None if s is None else s.state_dict() for s in self.schedulers]}
-
-    def load_state(self, state: dict) -> None:
-        self.opt_gen.load_state_dict(state["optimizers"]["generator"])
-        if self.opt_disc is not None:
-            self.opt_disc.load_state_dict(state["optimizers"]["discriminator"])
-        for s, sd in zip(self.schedulers, state["schedulers"]):
-            if s is not None:
-                s.load_state_dict(sd)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -325,7 +115,7 @@ class Trainer:
 
     def next_batch(self) -> list:
         """This rank's share of the next global batch, on the device."""
-        parts = self.task.batch(self.rng, self.batch_gen, self._take)
+        parts = self.task.batch(self.rng, self.batch_gen, self._take, self.step)
         return [to_device(p, self.device) for p in parts]
 
     def train_step(self) -> torch.Tensor:
@@ -513,15 +303,6 @@ def evaluate_checkpoint(path, **overrides) -> tuple[pd.DataFrame, Config, int]:
 
     ``overrides`` change the saved config (e.g. ``data_root``, ``device``, ``eval_tuples``).
     """
-    from ..models.dsanet import DSANet
-
-    state = ckpt.load_checkpoint(path)
-    cfg = Config.from_dict(state["config"]).replace(**overrides)
-    device = resolve_device(cfg)
-    model = DSANet(cfg)
-    if "centres" in state["model"]:
-        model.init_centres(state["model"]["centres"].shape[1])
-    model.load_state_dict(state["model"])
-    model.to(device)
+    model, cfg, state = ckpt.load_network(path, **overrides)
     test = load_splits(cfg, ["test"], dist.DistInfo())["test"]
     return ev.evaluate(model, test, cfg, seed=EVAL_SEED), cfg, int(state["step"])

@@ -1,0 +1,201 @@
+"""Tables V-XII as :class:`Table` specs of named presets, the sweep's budgets and seeds, and the
+config of every cell.
+
+Each table's rows are ``(row name, Config overrides)`` on top of a base profile config, and its
+columns say which run fills them (``k=10`` columns train a 10-way classifier) and which metric
+cell of the run's tidy evaluation they read. Row names are the paper's row labels
+(``dsanet.paper.table(name)``), so the two join one-to-one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Config
+
+# ----------------------------------------------------------------------------- table specs
+
+
+# What ranks the candidates of a matching tuple: "classifier" (the matching head's k logits, the
+# paper's; docs/fidelity.md) and, beside it, "distance" (negative Euclidean distance of the
+# embeddings, what the structured metric of eqs. 21-22 trains). Every table carries both.
+SCORERS = ("classifier", "distance")
+
+# Training steps per run of a table sweep, by profile (None: the profile's own steps). The quick
+# sweep trains every row with the headline's recipe for the first 250 of its 2,400 steps (its
+# schedule unchanged, see budget): with 3 seeds per cell that is the most the main job's hour on
+# 2 CPU cores holds (130 runs); the validation curves show it is NOT the plateau
+# (docs/fidelity.md, "Learning on the benchmark").
+SWEEP_STEPS = {"smoke": 2, "quick": 250, "paper": None, "published": None}
+# Steps of Table IV's published-script rows (None: the profile's). At quick sizes a step of the
+# published preset costs ~3x ours (its CNN resizes the inputs up to 224 px), so the two runs get a
+# quarter of the headline's steps, with the script's schedule scaled to them.
+PUBLISHED_STEPS = {"quick": 600}
+# Training seeds per cell: at least 3 for Tables V-XI (mean and Student-t interval), 1 for XII.
+SWEEP_SEEDS = {"XII": 1}
+DEFAULT_SEEDS = 3
+
+
+def table_seeds(table: str, seeds: int | None = None, smoke: bool = False) -> list[int]:
+    """Seeds of ``table``'s cells: ``seeds`` if given, else :data:`SWEEP_SEEDS` (1 in smoke)."""
+    n = 1 if smoke else (seeds or SWEEP_SEEDS.get(get_table(table).name, DEFAULT_SEEDS))
+    return list(range(int(n)))
+
+
+@dataclass(frozen=True)
+class Column:
+    """One result column: the run that fills it and the metric cell read from that run."""
+
+    name: str                   # header, e.g. "V-F" or "V-F (k=10)"
+    key: str                    # the paper's column in dsanet.paper.table: "vf", "fv10", ...
+    direction: str              # "vf" | "fv"
+    k: int = 2                  # candidates per tuple, for training and for the accuracy read
+    protocol: str = "U"         # "U" (unconstrained) | "G" (negatives of the anchor's gender)
+
+    def run_overrides(self) -> dict:
+        """Config changes for the run behind this column (``k`` candidates in training)."""
+        return {"k": self.k} if self.k != 2 else {}
+
+    def select(self, task: str, scorer: str = SCORERS[0]) -> dict:
+        """Filters on the tidy metrics frame of a run of ``task`` that give this cell."""
+        label = {"vf": "V-F", "fv": "F-V"}[self.direction]        # engine.evaluate's labels
+        if task == "retrieval":
+            return {"task": "retrieval", "direction": label, "metric": "map"}
+        return {"task": "matching", "direction": label, "k": self.k,
+                "protocol": self.protocol, "metric": "acc", "scorer": scorer}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str                                   # the paper's numeral: "V" ... "XII"
+    title: str
+    rows: tuple[tuple[str, dict], ...]
+    columns: tuple[Column, ...]
+    note: str = ""                              # choices made where the paper is ambiguous
+
+
+BINARY = (Column("V-F", "vf", "vf", 2), Column("F-V", "fv", "fv", 2))
+MULTI = (Column("V-F (k=10)", "vf10", "vf", 10), Column("F-V (k=10)", "fv10", "fv", 10))
+
+# Table V's components, as overrides; DSANet (row g) is the defaults.
+BASELINE = {"structure": "gan", "enhancement": "none", "cls_loss": "bce"}   # one-stream adversarial
+DEM_ONLY = {"structure": "gan", "enhancement": "dual", "cls_loss": "bce"}   # = VII "Concatenate"
+DSANET: dict = {}
+
+
+_PAPER_SYMBOL = {"lam": "lambda", "lam1": "lambda1"}   # Config field -> the paper's symbol
+NOT_IN_PAPER = {"LSGAN"}   # rows of ours that the paper's tables do not have
+
+
+def _sweep(field_: str, values, extra: dict | None = None) -> list[tuple[str, dict]]:
+    """Rows ``"<symbol>=<value>"`` (the paper's labels) setting one Config field."""
+    symbol = _PAPER_SYMBOL.get(field_, field_)
+    return [(f"{symbol}={v:g}", {field_: v, **(extra or {})}) for v in values]
+
+
+TABLES: dict[str, Table] = {t.name: t for t in [
+    Table("V", "Ablation of DEM, SAS and AMCE (binary matching)", (
+        ("a", BASELINE),
+        ("b", DEM_ONLY),
+        ("c", {"structure": "sas", "enhancement": "none", "cls_loss": "bce"}),
+        ("d", {"structure": "gan", "enhancement": "none", "cls_loss": "amce"}),
+        ("e", {"structure": "sas", "enhancement": "dual", "cls_loss": "bce"}),
+        ("f", {"structure": "sas", "enhancement": "none", "cls_loss": "amce"}),
+        ("g", DSANET),
+    ), BINARY),
+    Table("VI", "Cascaded DEM layers (2, 6, 14 streams)", (
+        ("1-layer DEM", {"dem_layers": 1}),
+        ("2-layer DEM", {"dem_layers": 2}),
+        ("3-layer DEM", {"dem_layers": 3}),
+    ), BINARY),
+    Table("VII", "One adversarial stream (GAN) against the siamese structure (SAS)", (
+        ("GAN baseline", BASELINE),
+        ("GAN subtle", {"structure": "gan", "enhancement": "subtle", "cls_loss": "bce"}),
+        ("GAN salient", {"structure": "gan", "enhancement": "salient", "cls_loss": "bce"}),
+        ("GAN concatenate", DEM_ONLY),
+        ("SAS subtle", {"structure": "sas", "enhancement": "subtle"}),
+        ("SAS salient", {"structure": "sas", "enhancement": "salient"}),
+        ("SAS subtle + salient", DSANET),
+    ), BINARY, note="GAN rows use BCE (Baseline and Concatenate carry Table V(a), (b)'s numbers); "
+                    "SAS rows use AMCE (the DSANet row is Table V(g))."),
+    Table("VIII", "Classification losses (binary and 10-way)", tuple(
+        (name, {"cls_loss": loss}) for name, loss in
+        [("BCE", "bce"), ("GBCE", "gbce"), ("Focal", "focal"), ("AMCE", "amce")]
+    ), BINARY + MULTI),
+    Table("IX", "Adversarial networks (binary and 10-way)", tuple(
+        (name, {"adversarial": adv}) for name, adv in
+        [("GAN", "gan"), ("WGAN", "wgan"), ("LSGAN", "lsgan"), ("SAGAN", "sagan")]
+    ), BINARY + MULTI, note="LSGAN (least squares, Mao et al. 2017) is not in the paper: it shows "
+                            "that a registered variant (dsanet/variants.py) is one entry."),
+    Table("X", "Metric losses (binary and 10-way)", tuple(
+        (name, {"metric_loss": m}) for name, m in
+        [("Triplet", "triplet"), ("Lifted Structure", "lifted"), ("Structure Metric", "structured")]
+    ), BINARY + MULTI),
+    Table("XI", "Feature selection strategies (binary matching)", (
+        ("baseline", BASELINE),
+        ("a", {"selection": "peak", "enhancement": "subtle"}),    # only peak suppression
+        ("b", {"selection": "patch", "enhancement": "subtle"}),   # only patch suppression
+        ("c", {"selection": "peak", "enhancement": "salient"}),   # only peak enhancement
+        ("d", {"selection": "patch", "enhancement": "salient"}),  # only patch enhancement
+        ("e", {"selection": "peak", "enhancement": "dual"}),      # only peak DSANet
+        ("f", {"selection": "patch", "enhancement": "dual"}),     # only patch DSANet
+        ("g", DSANET),                                            # peak + patch (DSANet)
+    ), BINARY, note="Suppression = subtle stream only (eq. 9), enhancement = salient only (eq. 8), "
+                    "both in the siamese structure."),
+    Table("XII", "Hyper-parameters: matching (lambda ... r), retrieval mAP (lambda1, mu1)", tuple(
+        _sweep("lam", [1.0, 1.5, 2.0, 2.5]) + _sweep("mu", [1.0, 2.0, 3.0, 4.0])
+        + _sweep("alpha", [0.5, 1.0, 1.5, 2.0]) + _sweep("beta", [1.0, 0.9, 0.7, 0.5])
+        + _sweep("c", [2, 3, 4, 5]) + _sweep("r", [2, 3, 4, 5])
+        + _sweep("lam1", [0.05, 0.1, 0.2, 0.4], {"task": "retrieval"})
+        + _sweep("mu1", [0.1, 0.2, 0.4, 0.6], {"task": "retrieval"})
+    ), BINARY, note="lam1 / mu1 rows are retrieval runs; their cells are mAP, the others accuracy."),
+]}
+
+
+def table_names() -> list[str]:
+    return list(TABLES)
+
+
+def get_table(name: str) -> Table:
+    key = str(name).upper().removeprefix("TABLE").strip()
+    if key not in TABLES:
+        raise KeyError(f"no preset table {name!r}; choose one of {table_names()}")
+    return TABLES[key]
+
+
+def presets(table: str) -> list[tuple[str, dict]]:
+    """The rows of ``table`` as ``(row name, Config overrides)``, in the paper's order."""
+    return [(row, dict(ov)) for row, ov in get_table(table).rows]
+
+
+def budget(base: Config, steps: int | None = None) -> Config:
+    """A base config for a sweep: the first ``steps`` steps of ``base``'s run - its learning-rate
+    schedule kept at ``base``'s length (``schedule_steps``), so a sweep run is the headline run
+    stopped early rather than one with the whole decay squeezed into fewer steps - validated at
+    half-way and at the end, with the two evaluation sizes the tables read (k = 2 and 10), the
+    same for every table so that runs shared between tables are the same config and train once."""
+    if steps is None or int(steps) == base.steps:
+        return base
+    return base.replace(steps=int(steps), eval_every=max(1, int(steps) // 2),
+                        schedule_steps=base.schedule_steps or base.steps,
+                        eval_ks=tuple(sorted({2, 10})))
+
+
+def cell_configs(table: str, base: Config, seeds, rows: int | None = None
+                 ) -> list[tuple[str, Column, int, Config]]:
+    """Every (row, column, seed) of ``table`` with the config of the run behind it
+    (only the first ``rows`` rows when given)."""
+    t = get_table(table)
+    out = []
+    for row, ov in t.rows[:rows]:
+        for col in t.columns:
+            for s in seeds:
+                cfg = base.replace(**{**ov, **col.run_overrides(), "seed": int(s)})
+                out.append((row, col, int(s), cfg))
+    return out
+
+
+def table_configs(tables, base_cfg: Config, seeds=(0,), steps: int | None = None,
+                  rows: int | None = None) -> list[Config]:
+    """The config of every cell of ``tables`` (duplicates included), as :func:`run_table` does."""
+    base = budget(base_cfg, steps)
+    return [c for t in tables for *_, c in cell_configs(t, base, seeds, rows)]
