@@ -1,7 +1,10 @@
-"""Data: on-disk layout and split (layout), front-ends (frontends), decoded-input cache (cache),
-protocol lists and samplers (protocols), vectorised batch gathering (batches).
+"""Data: on-disk layout and split (layout), front-ends (frontends), decoded-input cache (cache,
+cache_files), a split's items (items), every tuple and pair draw (sampling, in_batch), list files
+(lists), the ``protocols`` command (protocols), vectorised batch gathering (batches).
 
-The embedded benchmark generator lives in :mod:`dsanet.data.synthetic` (import it directly).
+The embedded benchmark generator lives in :mod:`dsanet.data.synthetic` (import it directly;
+synth_traits, synth_voice, synth_face, synth_calibration and synth_cli are its parts);
+:mod:`dsanet.data.embedded` says which preset a profile uses and generates it (``ensure_data``).
 """
 from .batches import face_batch, matching_batch, pair_batch, voice_batch
 from .cache import CachedSplit, build_cache, load_cache
