@@ -260,9 +260,22 @@ def two_tower(base: Config | None = None, **kw) -> Config:
     return base.replace(**d)
 
 
+def retrieval_profile(cfg: Config) -> Config:
+    """``cfg`` switched to the retrieval task with the paper's schedule (Sec. IV-A).
+
+    Paper profile: batch 128, 1200 iterations, lr x0.1 at 600 and 1000. Smaller profiles keep
+    their batch size and steps, with the milestones at the same fractions (1/2, 5/6).
+    """
+    if cfg.profile == "paper":
+        cfg = cfg.replace(batch_size=128, steps=1200, eval_every=200)
+    steps = cfg.steps
+    return cfg.replace(task="retrieval", lr_schedule="step",
+                       lr_milestones=(round(steps * 600 / 1200), round(steps * 1000 / 1200)))
+
+
 PROFILES = {"smoke": smoke, "quick": quick, "paper": paper}
 # presets applied on top of a profile (``--profile published`` = published(paper()))
-PRESETS = {"published": published, "two_tower": two_tower}
+PRESETS = {"published": published, "two_tower": two_tower, "retrieval": retrieval_profile}
 
 
 def get_profile(name: str | None = None, **overrides) -> Config:

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from .engine.cli import PROFILE_CHOICES
 from .reproduce import SMOKE_OUT, repo_root
 
 KERNEL = "python3"
@@ -260,7 +261,7 @@ def write_readme(out: Path) -> Path:
 
 def add_reproduce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default=os.environ.get("DSANET_PROFILE") or "quick",
-                   choices=["smoke", "quick", "paper", "published"],
+                   choices=PROFILE_CHOICES,
                    help="size of every run (dsanet.config profiles); default: $DSANET_PROFILE, "
                         "else quick (as for train)")
     p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 00,04")

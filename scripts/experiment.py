@@ -18,8 +18,7 @@ import time
 
 import torch
 
-from dsanet.config import quick
-from dsanet.engine.retrieval import retrieval_profile
+from dsanet.config import quick, retrieval_profile
 from dsanet.engine.train import train
 
 

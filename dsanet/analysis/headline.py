@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from ..config import Config, published, two_tower
+from ..config import Config, published, retrieval_profile, two_tower
 from ..engine.evaluate import average_precision, headline
-from ..engine.retrieval import retrieval_profile
 from ..engine.train import NonFiniteLoss
 from ..experiments import (PUBLISHED_STEPS, Run, cached_run, fmt_cell, read_cell, reduce_cells,
                            run_dir, run_many)

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import PROFILE_ENV, Config, get_profile
+from ..config import PROFILE_ENV, PROFILES, Config, get_profile
 
-PROFILE_CHOICES = ("smoke", "quick", "paper", "published")
+# every name get_profile accepts: the profiles, and "published" (the preset on the paper profile)
+PROFILE_CHOICES = (*PROFILES, "published")
 
 
 class UsageError(ValueError):

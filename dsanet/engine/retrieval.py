@@ -9,8 +9,9 @@ In-batch negatives make eqs. (26)-(27) couple the pairs of a batch: under DDP ea
 only the pairs of its own slice.
 
 Model selection: mean average precision on the validation split, mean of V-F and F-V.
-``retrieval_profile(cfg)`` gives the paper's retrieval schedule (batch 128, x0.1 at 600 and 1000
-of 1200 iterations), scaled to the profile's length for smoke / quick runs.
+The paper's retrieval schedule (batch 128, x0.1 at 600 and 1000 of 1200 iterations, scaled to
+the profile's length for smoke / quick runs) is a preset beside the others:
+``dsanet.config.retrieval_profile(cfg)``.
 """
 from __future__ import annotations
 
@@ -18,23 +19,11 @@ import numpy as np
 import torch
 
 from .. import losses
+from ..config import retrieval_profile  # noqa: F401 - the preset lives with the others
 from ..data import batches
 from ..data.sampling import PairSampler
 from . import evaluate as ev
 from .device import to_device
-
-
-def retrieval_profile(cfg):
-    """``cfg`` switched to the retrieval task with the paper's schedule (Sec. IV-A).
-
-    Paper profile: batch 128, 1200 iterations, lr x0.1 at 600 and 1000. Smaller profiles keep
-    their batch size and steps, with the milestones at the same fractions (1/2, 5/6).
-    """
-    if cfg.profile == "paper":
-        cfg = cfg.replace(batch_size=128, steps=1200, eval_every=200)
-    steps = cfg.steps
-    return cfg.replace(task="retrieval", lr_schedule="step",
-                       lr_milestones=(round(steps * 600 / 1200), round(steps * 1000 / 1200)))
 
 
 class RetrievalTask:
