@@ -145,7 +145,8 @@ RULES: dict[str, Rule] = {
     "lr_backbone": LEARNING_RATE, "lr_generator": LEARNING_RATE,
     "lr_discriminator": LEARNING_RATE, "lr_classifier": LEARNING_RATE,
     "lr_schedule": choice("exp", "step"), "lr_final_ratio": real(0, 1, lo_open=True),
-    "lr_milestones": integers(0, increasing=True), "schedule_steps": integer(0), "lr_gamma": real(0, 1, lo_open=True),
+    "lr_milestones": integers(0, increasing=True), "schedule_steps": integer(0),
+    "lr_gamma": real(0, 1, lo_open=True),
     "weight_decay": NON_NEGATIVE, "betas": pair(BETA), "disc_betas": pair(BETA),
     "grad_clip": optional(POSITIVE), "wgan_clip": POSITIVE,
     # evaluation

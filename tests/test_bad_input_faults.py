@@ -319,7 +319,8 @@ def test_overwrite_replaces_a_killed_generation(tmp_path):
 BAD = {
     "data_root": "", "meta": 3, "voice_root": 5, "face_root": "", "cache_dir": 1.5,
     "sample_rate": 0, "face_size": 0, "spec_bins": 0, "spec_frames": -1, "spec_layout": "wrap",
-    "n_fft": 1, "hop_length": 0, "backbone": "vgg", "pretrained": 7, "init_from": 7, "channels": 0,
+    "n_fft": 1, "hop_length": 0, "backbone": "vgg", "pretrained": 7, "init_from": 7, "channels": 0, "schedule_steps": -1,
+    "train_list_epochs": -1, "retrieval_feature": "signed",
     "map_size": 0, "hidden_dim": 0, "embed_dim": -3, "dropout": 1.0, "head": "dot",
     "projection": "deep", "structure": "tri", "enhancement": "both", "selection": "all",
     "dem_layers": 4, "block_draw": "skewed", "alpha": -0.5, "beta": 1.5, "r": 0, "c": 0,
@@ -330,7 +331,7 @@ BAD = {
     "tuples_per_anchor": 0, "batch_size": 0, "steps": 0, "optimizer": "sgd",
     "lr_backbone": -1.0, "lr_generator": -1e-3, "lr_discriminator": math.nan,
     "lr_classifier": "0.05", "lr_schedule": "cosine", "lr_final_ratio": 0.0,
-    "lr_milestones": (10, 5), "schedule_steps": -1, "train_list_epochs": -1, "retrieval_feature": "signed", "lr_gamma": 0.0, "weight_decay": -1e-4, "betas": (0.9, 1.0),
+    "lr_milestones": (10, 5), "lr_gamma": 0.0, "weight_decay": -1e-4, "betas": (0.9, 1.0),
     "disc_betas": (0.5,), "grad_clip": 0.0, "wgan_clip": 0.0, "eval_every": 0,
     "select_on": "train", "eval_tuples": "40", "eval_ks": (0, 2), "bootstrap": 0, "seed": -1,
     "device": "gpu", "amp": 1, "num_workers": -1, "log_every": 0, "freeze_bn": "no",

@@ -77,7 +77,8 @@ def test_retrieval_run_starts_from_the_matching_checkpoint(tmp_path, smoke_cfg):
     fresh = build_model(cfg.replace(init_from=None), task, torch.device("cpu"))
     assert any(not torch.equal(v, want[k]) for k, v in fresh.state_dict().items()
                if k != "centres" and v.is_floating_point())            # without it: own init
-    with pytest.raises(FileNotFoundError, match="init_from"):
+    from dsanet.engine.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match="missing.pt: no such checkpoint"):
         build_model(cfg.replace(init_from=str(tmp_path / "missing.pt")), task, torch.device("cpu"))
 
 

@@ -72,14 +72,10 @@ def init_weights(model: nn.Module, path) -> None:
     The retrieval run fine-tunes the trained matching network (Sec. III-E: "the original
     matching network is kept unchanged, and the data input is changed to the audio-visual pair
     data"); modules the checkpoint lacks (the class centres of eq. 27) keep their initialisation.
-    A weight the checkpoint has with another shape is an error naming the file and the weight.
+    A missing file, or a weight of another shape, is an error naming the file.
     """
-    from pathlib import Path
-
     from .checkpoint import load_checkpoint
 
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"cfg.init_from: no checkpoint at {path}")
     state = load_checkpoint(path)["model"]
     own = model.state_dict()
     bad = [k for k, v in state.items() if k in own and own[k].shape != v.shape]

@@ -20,8 +20,7 @@ import torch
 
 from .. import losses
 from ..data import batches
-from ..data.sampling import TupleSampler
-from ..data.sampling import IdentityBatchSampler, in_batch_tuples
+from ..data.sampling import IdentityBatchSampler, TupleSampler, in_batch_tuples
 from . import evaluate as ev
 from .device import to_device
 
@@ -56,7 +55,7 @@ class MatchingTask:
         cfg = self.cfg
         per = cfg.batch_size // len(self.directions)
         n = max(1, cfg.steps // cfg.train_list_epochs)                            # batches per epoch
-        rng = np.random.default_rng([cfg.seed, 25])
+        rng = np.random.default_rng([cfg.seed, 25])                     # a stream of its own
         return {d: self.samplers[d].sample(n * per, rng).reshape(n, per, -1) for d in self.directions}
 
     def unused_modules(self, model) -> list:
