@@ -115,7 +115,8 @@ RULES: dict[str, Rule] = {
     "spec_bins": integer(1), "spec_frames": integer(1), "spec_layout": choice("crop", "published"),
     "n_fft": integer(2), "hop_length": integer(1), "amin": POSITIVE,
     # model
-    "backbone": choice("resnet18", "compact", "published_cnn"), "pretrained": OPT_PATH, "init_from": OPT_PATH, "channels": integer(1),
+    "backbone": choice("resnet18", "compact", "published_cnn"), "pretrained": OPT_PATH,
+    "backbone_init": choice("scratch", "identity"), "pretrain_steps": integer(1), "init_from": OPT_PATH, "channels": integer(1),
     "map_size": integer(1), "hidden_dim": integer(1), "embed_dim": integer(1),
     "dropout": real(0, 1, hi_open=True), "head": choice(*variants.names("head")),
     "projection": choice("mlp", "linear"),

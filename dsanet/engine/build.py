@@ -48,13 +48,21 @@ def build_task(cfg: Config, cached, device):
 
 
 def build_model(cfg: Config, task, device: torch.device) -> nn.Module:
-    """DSANet for ``cfg`` on ``device``, seeded, with the task's unused heads frozen."""
+    """DSANet for ``cfg`` on ``device``, seeded, with the task's unused heads frozen.
+
+    The backbones start pretrained when ``cfg.backbone_init == "identity"``
+    (:mod:`dsanet.engine.pretrain`, on the task's training split); ``cfg.init_from`` (a whole
+    checkpoint) replaces every weight it holds.
+    """
     from ..models.dsanet import DSANet
 
     torch.manual_seed(cfg.seed)
     model = DSANet(cfg)
     if hasattr(task, "prepare"):
         task.prepare(model)
+    if cfg.backbone_init == "identity" and not cfg.init_from and getattr(task, "cached", None) is not None:
+        from .pretrain import init_backbones     # trained once per data and inputs, then read
+        init_backbones(model, cfg, task.cached, device)
     if cfg.init_from:
         init_weights(model, cfg.init_from)
     for m in task.unused_modules(model):

@@ -23,8 +23,9 @@ SCORERS = ("classifier", "distance")
 # Training steps per run of a table sweep, by profile (None: the profile's own steps). The quick
 # sweep trains every row with the headline's recipe for the first 250 of its 2,400 steps (its
 # schedule unchanged, see budget): with 3 seeds per cell that is the most the main job's hour on
-# 2 CPU cores holds (130 runs); the validation curves show it is NOT the plateau
-# (docs/fidelity.md, "Learning on the benchmark").
+# 2 CPU cores holds (130 runs). From the pretrained backbones (``backbone_init="identity"``) a
+# 250-step run is at 0.79-0.82 validation, the headline's plateau 0.86-0.87: close, NOT the
+# plateau (docs/fidelity.md, "Learning on the benchmark", Session 4).
 SWEEP_STEPS = {"smoke": 2, "quick": 250, "paper": None, "published": None}
 # Steps of Table IV's published-script rows (None: the profile's). At quick sizes a step of the
 # published preset costs ~3x ours (its CNN resizes the inputs up to 224 px), so the two runs get a
