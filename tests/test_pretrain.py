@@ -94,3 +94,17 @@ def test_build_model_starts_from_the_cached_backbones(smoke_cfg, tiny_tree, trai
     scratch = build_model(cfg.replace(backbone_init="scratch"), task, torch.device("cpu"))
     assert any(not torch.equal(v, want["face"][k]) for k, v in scratch.face_backbone.state_dict().items()
                if v.is_floating_point())
+
+
+def test_sweep_prepares_once_and_skips_what_needs_none(smoke_cfg, tiny_tree, train_set):
+    from dsanet.experiments.sweep import prepare_pretrained
+
+    cfg = _cfg(smoke_cfg, tiny_tree, pretrain_steps=2)
+    path = pretrain.pretrained_path(cfg, train_set)
+    prepare_pretrained(cfg.replace(backbone_init="scratch"))
+    prepare_pretrained(cfg.replace(init_from="elsewhere.pt"))
+    assert not path.exists()                              # neither uses the pretrained backbones
+    prepare_pretrained(cfg)
+    stamp = path.stat().st_mtime_ns
+    prepare_pretrained(cfg)
+    assert path.stat().st_mtime_ns == stamp               # read, not trained again

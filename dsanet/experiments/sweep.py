@@ -24,6 +24,35 @@ def _expected_cost(cfg: Config) -> float:
     return cfg.steps * items * (1 + 0.2 * cfg.n_streams)
 
 
+def _pretrain_inputs(cfg: Config) -> str:
+    """What a run's pretrained backbones depend on: data, decoding, ``pretrain.FIELDS``."""
+    from ..data.cache import _frontend_settings
+    from ..engine.pretrain import FIELDS
+
+    return repr((cfg.data_root, cfg.meta, cfg.voice_root, cfg.face_root, cfg.cache_dir,
+                 _frontend_settings(cfg), [getattr(cfg, f) for f in FIELDS]))
+
+
+def prepare_pretrained(cfg: Config) -> None:
+    """Train and cache ``cfg``'s pretrained backbones now, if it uses them and they are missing.
+
+    :func:`run_many` calls it in the parent process before its pool starts, so the pretraining
+    (:mod:`dsanet.engine.pretrain`) runs once on every thread instead of in one single-threaded
+    worker while the others wait on its lock.
+    """
+    if cfg.backbone_init != "identity" or cfg.init_from:
+        return
+    from ..engine import distributed as dist
+    from ..engine.build import load_splits
+    from ..engine.device import resolve_device
+    from ..engine.pretrain import pretrained_backbones, pretrained_path
+
+    train = load_splits(cfg, ["train"], dist.DistInfo())["train"]
+    path = pretrained_path(cfg, train)
+    if path is None or not path.is_file():
+        pretrained_backbones(cfg, train, resolve_device(cfg))
+
+
 def _worker_init() -> None:
     import torch
 
@@ -50,6 +79,9 @@ def run_many(cfgs, runs_root: str | Path = "runs", workers: int = 1, snapshots=(
         d = run_dir(c, runs_root)
         if d not in todo and not (d / _DONE).exists():
             todo[d] = c
+    if workers > 1 and len(todo) > 1:   # pretrained backbones (if any) once, here, on every thread
+        for c in {_pretrain_inputs(c): c for c in todo.values()}.values():
+            prepare_pretrained(c)
     jobs = sorted(todo.items(), key=lambda kv: -_expected_cost(kv[1]))
     jobs = [(c.to_dict(), str(runs_root), d in snap) for d, c in jobs]
     t0 = time.perf_counter()
