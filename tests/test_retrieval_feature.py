@@ -92,3 +92,40 @@ def test_headline_retrieval_fine_tunes_the_k2_run_of_its_seed(tmp_path):
         assert ret.task == "retrieval" and ret.seed == k2.seed
         assert ret.init_from == str(run_dir(k2, tmp_path) / "best.pt")
     assert all(c.init_from is None for c in analysis.headline_configs(smoke(), [0])["retrieval"])
+
+
+def test_published_rows_share_one_run_only_when_it_evaluates_once(tmp_path):
+    from dsanet import analysis
+    from dsanet.config import smoke
+    from dsanet.experiments import run_dir
+
+    cfg = smoke()                                               # 6 steps
+    once = analysis.headline_configs(cfg.replace(eval_every=100), [0])
+    pub, val = once["published"][0], once["published, val"][0]
+    assert pub.eval_every == pub.steps                          # one evaluation, at the last step
+    assert run_dir(pub, tmp_path) == run_dir(val, tmp_path)     # one run read by both rows
+    several = analysis.headline_configs(cfg.replace(eval_every=3), [0])
+    pub, val = several["published"][0], several["published, val"][0]
+    assert (pub.select_on, val.select_on) == ("test", "val")    # several evaluations: two runs
+    assert run_dir(pub, tmp_path) != run_dir(val, tmp_path)
+
+
+def test_headline_runs_train_in_one_round_once_the_k2_runs_are_done(tmp_path, monkeypatch):
+    from dsanet import analysis
+    from dsanet.analysis import headline as hl
+    from dsanet.config import smoke
+    from dsanet.experiments import run_dir
+
+    rounds = []
+    monkeypatch.setattr(hl, "run_many", lambda cfgs, root, workers: rounds.append(len(cfgs)))
+    monkeypatch.setattr(hl, "cached_run", lambda c, root: c)
+    cfg = smoke()
+    n = sum(len(cs) for cs in analysis.headline_configs(cfg, [0], runs_root=tmp_path).values())
+    analysis.headline_runs(cfg, [0], tmp_path)
+    assert rounds == [3, n - 3]                  # k = 2, k = 10, two-tower; then the others
+    k2 = run_dir(cfg.replace(seed=0), tmp_path)
+    k2.mkdir(parents=True)
+    (k2 / "done.json").write_text("{}")
+    rounds.clear()
+    analysis.headline_runs(cfg, [0], tmp_path)
+    assert rounds == [n]

@@ -2,14 +2,16 @@
 the 1:k curve, the U / G protocol summary and how the table was made."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import torch
 
 from ..config import Config, published, retrieval_profile, two_tower
 from ..engine.evaluate import average_precision, headline
 from ..engine.train import NonFiniteLoss
-from ..experiments import (PUBLISHED_STEPS, Run, cached_run, fmt_cell, read_cell, reduce_cells,
-                           run_dir, run_many)
+from ..experiments import (_DONE, PUBLISHED_STEPS, Run, cached_run, fmt_cell, read_cell,
+                           reduce_cells, run_dir, run_many)
 from ..paper import dsanet_headline
 from .data_views import split_cache
 
@@ -41,7 +43,8 @@ def headline_configs(cfg: Config, seeds, k10_steps: int | None = None,
     * "two-tower": the InfoNCE baseline (:func:`dsanet.config.two_tower`), same budget;
     * "published" / "published, val": the authors' script (:func:`dsanet.config.published`) at
       ``experiments.PUBLISHED_STEPS`` (its schedule scaled), selected on test as the script does,
-      and on validation (one seed).
+      and on validation (one seed). When the run evaluates once (``steps <= eval_every``) both
+      selections read the same checkpoint, so both rows share one run instead of training it twice.
     """
     seeds = [int(s) for s in seeds]
     k10 = cfg.replace(k=10, **({"steps": k10_steps, "eval_every": min(cfg.eval_every, k10_steps)}
@@ -56,19 +59,29 @@ def headline_configs(cfg: Config, seeds, k10_steps: int | None = None,
                           for s in seeds],
             "two-tower": [two_tower(cfg).replace(seed=s) for s in seeds],
             "published": [pub],
-            "published, val": [pub.replace(select_on="val")]}
+            "published, val": [pub if _evaluates_once(pub) else pub.replace(select_on="val")]}
+
+
+def _evaluates_once(cfg: Config) -> bool:
+    """True when training scores validation only at its last step, so the checkpoint selected on
+    test and the one selected on validation are the same one."""
+    return cfg.steps <= cfg.eval_every
 
 
 def headline_runs(cfg: Config, seeds, runs_root, workers: int = 1,
                   k10_steps: int | None = None) -> dict[str, list[Run]]:
     """Train (``workers`` processes) or read back the runs of :func:`headline_configs`.
 
-    Two rounds: the matching, k = 10 and two-tower runs, then the retrieval runs (they start from
-    the k = 2 runs' checkpoints) with the published-script runs beside them."""
+    One round (longest runs first) when the k = 2 checkpoints the retrieval runs start from exist
+    already (notebook 02 trained them); otherwise two: the matching, k = 10 and two-tower runs, then
+    the retrieval runs with the published-script runs beside them."""
     cfgs = headline_configs(cfg, seeds, k10_steps, runs_root)
     later = ("retrieval", "published", "published, val")
-    for round_ in ([c for n, cs in cfgs.items() if n not in later for c in cs],
-                   [c for n in later for c in cfgs[n]]):
+    first = [c for n, cs in cfgs.items() if n not in later for c in cs]
+    second = [c for n in later for c in cfgs[n]]
+    ready = all(c.init_from is None or (Path(c.init_from).parent / _DONE).exists()
+                for c in cfgs["retrieval"])                       # the k = 2 runs have finished
+    for round_ in ([first + second] if ready else [first, second]):
         try:
             run_many(round_, runs_root, workers)
         except NonFiniteLoss as e:       # the authors' settings may diverge at this size: say so
@@ -204,8 +217,13 @@ def made_of(runs: dict[str, list[Run]], cfg: Config, chance_map: dict | None = N
     """How Table IV was made (for its Markdown header)."""
     k10 = runs["matching k=10"][0].cfg
     ret = runs["retrieval"][0].cfg
+    pub = runs["published"][0].cfg if runs.get("published") else None
     chance = (f" A random ranking of the same test gallery gives mAP {chance_map['map_vf']:.1f} "
               f"(V-F) / {chance_map['map_fv']:.1f} (F-V)." if chance_map else "")
+    start = (f"fine-tuning the k = 2 model of their seed, C_R reading {ret.retrieval_feature} "
+             "differences" if ret.init_from else "from scratch")
+    once = (" (it evaluates once, at its last step, so both rows read that one checkpoint of one "
+            "run)" if pub is not None and _evaluates_once(pub) else "")
     return {"profile": cfg.profile, "steps": cfg.steps, "batch_size": cfg.batch_size,
             "backbone": cfg.backbone,
             "seeds": sorted({r.cfg.seed for n, rs in runs.items() if not n.startswith("published")
@@ -213,12 +231,10 @@ def made_of(runs: dict[str, list[Run]], cfg: Config, chance_map: dict | None = N
             "scorer": "distance and classifier (one row each)",
             "runs": {k: [r.dir.name for r in rs] for k, rs in runs.items()},
             "note": f"k = 10 columns come from runs trained on 1:10 tuples ({k10.steps} steps; the "
-                    "binary model read at k = 10 and for retrieval is its own row); mAP from retrieval runs "
-                    f"(eq. 25) on the paper's retrieval schedule (x0.1 at {list(ret.lr_milestones)} "
-                    f"of {ret.steps} steps), "
-                    + ("fine-tuning the k = 2 model of their seed, C_R reading "
-                       f"{ret.retrieval_feature} differences" if ret.init_from else "from scratch")
-                    + ". Distance rows rank candidates by embedding distance, "
-                    "classifier rows by the matching head's logits. The published-script rows train "
-                    "the `published` preset (" + f"{runs['published'][0].cfg.steps if runs.get('published') else '-'}" + " steps), once selected on the test split as the "
-                    "script does (optimistic) and once on validation." + chance}
+                    "binary model read at k = 10 and for retrieval is its own row); mAP from "
+                    "retrieval runs (eq. 25) on the paper's retrieval schedule (x0.1 at "
+                    f"{list(ret.lr_milestones)} of {ret.steps} steps), {start}. Distance rows rank "
+                    "candidates by embedding distance, classifier rows by the matching head's "
+                    "logits. The published-script rows train the `published` preset "
+                    f"({pub.steps if pub else '-'} steps), once selected on the test split as the "
+                    f"script does (optimistic) and once on validation{once}.{chance}"}
