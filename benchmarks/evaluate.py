@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from dsanet.config import quick
 from dsanet.data.batches import modality_batch
+from dsanet.engine.device import autocast
 from dsanet.engine import evaluate as ev
 from dsanet.models.dsanet import DSANet
 
@@ -52,9 +53,8 @@ def naive_accuracy(model, cached, cfg, tuples: np.ndarray, seed: int) -> np.ndar
     perm = ev.shuffle_candidates(len(tuples), tuples.shape[1] - 1, seed)      # same shuffle
     label = (perm == 0).int().argmax(1)
     cands = torch.as_tensor(tuples[:, 1:]).gather(1, perm)
-    amp = cached.voices.device.type == "cuda" and cfg.amp
     ok = []
-    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=amp):
+    with torch.inference_mode(), autocast(cached.voices.device, cfg.amp):
         for i in range(len(tuples)):
             v = modality_batch(cached, "voice", tuples[i:i + 1, 0], cfg, train=False)  # (1, 1, F, T)
             f = modality_batch(cached, "face", cands[i], cfg, train=False)            # (k, 3, S, S)

@@ -106,12 +106,74 @@ def measure(cfg, sampling: str, args, device) -> dict:
     return {"step": t_step, "back": t_back, "tuples": tuples, "items": items}
 
 
+def measure_protocols(cfg, args, device) -> dict:
+    """Seconds per step end to end and on cached maps (frozen backbones), and the maps' cost.
+
+    The frozen step is the trainer's step on (B, C, H, W) maps (``forward_batch_maps``); the
+    caching cost is the backbones' evaluation-mode forward per item, timed on one chunk and
+    scaled to the quick training split's views (``TRAIN_ITEMS`` voices x ``cfg.map_views`` crops
+    + faces x 2 flips), paid once per data tree and backbones.
+    """
+    from dsanet.engine.maps import CHUNK, FACE_VIEWS, freeze_backbones
+    from dsanet.engine.matching import InBatchMatchingTask
+
+    cfg = cfg.replace(sampling="batch")
+    out = {}
+    for proto in ("finetune", "frozen"):
+        c = cfg.replace(backbone_train=proto)
+        task = InBatchMatchingTask(c, None, device)
+        model = build_model(c, task, device)
+        if proto == "frozen":
+            freeze_backbones(model)
+            task.method = "forward_batch_maps"
+        stepper = Stepper(c, model, task, device)
+        set_train_mode(model, c.freeze_bn)
+        (voice, face, tuples), labels = random_batch_parts(c, device)[0]
+        if proto == "frozen":
+            shape = (c.batch_size, c.channels, c.map_size, c.map_size)
+            voice, face = torch.randn(shape, device=device), torch.randn(shape, device=device)
+        parts = [((voice, face, tuples), labels)]
+        if args.warmup > 0:
+            timed(lambda: stepper.step(parts), args.warmup, device)
+        out[proto] = timed(lambda: stepper.step(parts), args.steps, device)
+        if proto == "frozen":
+            model.eval()
+            x_v = torch.randn(CHUNK, 1, c.spec_bins, c.spec_frames, device=device)
+            x_f = torch.randn(CHUNK, 3, c.face_size, c.face_size, device=device)
+            with torch.no_grad():
+                t_v = timed(lambda: model.voice_backbone(x_v), 2, device) / CHUNK
+                t_f = timed(lambda: model.face_backbone(x_f), 2, device) / CHUNK
+            out["cache"] = TRAIN_ITEMS * (c.map_views * t_v + FACE_VIEWS * t_f)
+    return out
+
+
+TRAIN_ITEMS = 7550   # voices (and faces) of the quick benchmark's training split
+
+
+def report_protocols(cfg, args, device) -> None:
+    from dsanet.experiments.tables import SWEEP_STEPS
+
+    steps = SWEEP_STEPS.get(cfg.profile) or cfg.steps
+    r = measure_protocols(cfg, args, device)
+    e2e, frz, cache = steps * r["finetune"], steps * r["frozen"] + r["cache"], r["cache"]
+    print(f"[protocol] end-to-end step        {r['finetune'] * 1e3:9.1f} ms")
+    print(f"[protocol] sweep (frozen) step    {r['frozen'] * 1e3:9.1f} ms   "
+          f"(step ratio {r['finetune'] / r['frozen']:.2f})")
+    print(f"[protocol] maps cache, once       {cache:9.1f} s   ({TRAIN_ITEMS} voices x "
+          f"{cfg.map_views} crops + faces x 2 flips)")
+    print(f"[protocol] a run of {steps} steps: end-to-end {e2e:.1f} s, sweep protocol "
+          f"{frz:.1f} s with the whole caching charged to it")
+    print(f"speedup sweep protocol / end-to-end: {e2e / frz:.2f}")
+
+
 def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--batch-size", type=int, default=None,
                    help="tuples (tuple sampling) or identities (batch sampling) per step")
     p.add_argument("--k", type=int, default=None, help="candidates per tuple (profile's default)")
     p.add_argument("--sampling", choices=["tuple", "batch", "both"], default="both")
+    p.add_argument("--protocol", choices=["none", "both"], default="none",
+                   help="both: end-to-end step against the sweep protocol's step on cached maps")
     p.add_argument("--steps", type=int, default=10, help="timed iterations")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
     args = parse(p, argv)
@@ -124,6 +186,9 @@ def main(argv=None) -> None:
     print(f"device {device} ({torch.get_num_threads()} CPU threads), size {args.size} "
           f"({cfg.backbone}, face {cfg.face_size}px, spectrogram {cfg.spec_bins}x{cfg.spec_frames}), "
           f"k {cfg.k}, {cfg.n_streams} streams, amp {cfg.amp}")
+    if args.protocol == "both":
+        report_protocols(cfg, args, device)
+        return
     modes = ["tuple", "batch"] if args.sampling == "both" else [args.sampling]
     for mode in modes:
         r = measure(cfg, mode, args, device)

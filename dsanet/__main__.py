@@ -61,9 +61,10 @@ def add_common_arguments(p: argparse.ArgumentParser, top: bool = False) -> None:
 def user_errors() -> tuple[type, ...]:
     """Exceptions that are the user's to fix: printed as one line, exit status 2."""
     from .engine.checkpoint import CheckpointError
+    from .engine.device import DeviceError
 
     return (ValueError, argparse.ArgumentTypeError, FileNotFoundError, FileExistsError,
-            NotADirectoryError, IsADirectoryError, PermissionError, CheckpointError)
+            NotADirectoryError, IsADirectoryError, PermissionError, CheckpointError, DeviceError)
 
 
 class _StderrHandler(logging.StreamHandler):

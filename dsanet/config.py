@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 # the validation machinery lives in config_rules; its public names are re-exported here
 from .config_rules import (  # noqa: F401
-    CROSS_RULES, RULES, ConfigError, Rule, check_config, choice, integer, integers, optional,
-    pair, real,
+    CROSS_RULES, RULES, ConfigError, Rule, amp_mode, check_config, choice, integer, integers,
+    optional, pair, real,
 )
 
 PROFILE_ENV = "DSANET_PROFILE"  # nbval cannot pass parameters: notebooks read the profile from here
@@ -49,6 +49,10 @@ class Config:
     backbone_init: str = "scratch"     # "scratch" (random, published) | "identity": each backbone first
                                        # pretrained alone on the training split's identities, then
                                        # fine-tuned (the paper fine-tunes ResNet18; dsanet.engine.pretrain)
+    backbone_train: str = "finetune"   # "finetune" (end to end) | "frozen": the sweep protocol -
+                                       # backbones kept as initialised, DEM and everything above
+                                       # trained on their cached activation maps (dsanet.engine.maps)
+    map_views: int = 4                 # "frozen": cached time crops per voice (faces: unflipped, flipped)
     pretrain_steps: int = 500          # "identity": steps of that pretraining (128 items per modality)
     init_from: str | None = None       # checkpoint whose weights start the run (retrieval fine-tunes
                                        # the matching model, Sec. III-E); missing modules keep their init
@@ -141,7 +145,9 @@ class Config:
     # ---------------------------------------------------------------- run
     seed: int = 0
     device: str = "auto"               # "auto" | "cpu" | "cuda" | "cuda:N"
-    amp: bool = True                   # bf16 autocast on CUDA (ignored on CPU)
+    amp: str = "bf16"                  # autocast on CUDA (ignored on CPU): "bf16" | "fp16" (with a
+                                       # gradient scaler; pre-Ampere GPUs) | "off"; True / False:
+                                       # old spellings of "bf16" / "off" (read as those)
     num_workers: int = 0
     log_every: int = 20                # steps between host reads of the loss terms (NaN guard, bar)
     freeze_bn: bool = False            # BatchNorm on running statistics in training (DDP-exact)
@@ -150,6 +156,7 @@ class Config:
     name: str = "dsanet"
 
     def __post_init__(self):
+        self.amp = amp_mode(self.amp)   # True / False (old configs, checkpoints) -> "bf16" / "off"
         check_config(self)   # every field against RULES (dsanet.config_rules)
 
     def replace(self, **changes) -> "Config":

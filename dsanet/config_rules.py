@@ -8,8 +8,10 @@ in an interval, one of a fixed set of choices (the variant fields' choices come 
 combinations such as ``r <= channels``. The first value out of its rule raises
 :class:`ConfigError`, whose message names the field, the value and what is allowed.
 
-This module does not import :mod:`dsanet.config` (which imports it); ``check_config`` reads the
-fields off the instance it is given.
+This module does not import :mod:`dsanet.config` (which imports it and re-exports its public
+names), not even for type checking: ``check_config`` reads the fields off the dataclass instance it
+is given. :class:`UsageError` (a mistake on the command line) lives here too, below both
+:mod:`dsanet.engine.cli` and :mod:`dsanet.inference`, which raise it (the former re-exports it).
 """
 from __future__ import annotations
 
@@ -19,12 +21,8 @@ import numbers
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from . import variants
-
-if TYPE_CHECKING:
-    from .config import Config
 
 # One rule per field, checked by Config.__post_init__ (so also by replace, from_dict and every
 # profile). A new field gets its rule here; tests/test_bad_input_faults.py fails for a field
@@ -33,6 +31,10 @@ if TYPE_CHECKING:
 class ConfigError(ValueError):
     """A Config field holds a value of the wrong type or out of its range; the message names
     the field, the value and what is allowed."""
+
+
+class UsageError(ValueError):
+    """A mistake on the command line; the CLI prints it as one line and exits with status 2."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,11 @@ PATHS = Rule("None, a path or a list of paths",
              or (isinstance(v, (tuple, list)) and len(v) > 0 and all(map(_pathlike, v))))
 DEVICE = Rule("'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'",
               lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None)
+AMP_MODES = ("bf16", "fp16", "off")
+# old spellings: the field was a flag (True: bf16 autocast on CUDA); "true" / "false" from --set
+AMP_ALIASES = {"true": "bf16", "false": "off"}
+AMP = Rule("one of 'bf16', 'fp16', 'off' (True and False: the old spellings of 'bf16' and 'off')",
+           lambda v: isinstance(v, bool) or (isinstance(v, str) and v in AMP_MODES))
 POSITIVE = real(0, lo_open=True)
 NON_NEGATIVE = real(0)
 LEARNING_RATE = real(0)          # 0 freezes a part; negative rates are refused
@@ -116,7 +123,7 @@ RULES: dict[str, Rule] = {
     "n_fft": integer(2), "hop_length": integer(1), "amin": POSITIVE,
     # model
     "backbone": choice("resnet18", "compact", "published_cnn"), "pretrained": OPT_PATH,
-    "backbone_init": choice("scratch", "identity"), "pretrain_steps": integer(1), "init_from": OPT_PATH, "channels": integer(1),
+    "backbone_init": choice("scratch", "identity"), "backbone_train": choice("finetune", "frozen"), "map_views": integer(1), "pretrain_steps": integer(1), "init_from": OPT_PATH, "channels": integer(1),
     "map_size": integer(1), "hidden_dim": integer(1), "embed_dim": integer(1),
     "dropout": real(0, 1, hi_open=True), "head": choice(*variants.names("head")),
     "projection": choice("mlp", "linear"),
@@ -155,7 +162,7 @@ RULES: dict[str, Rule] = {
     "eval_generator_mode": choice("eval", "train"), "eval_tuples": integer(1),
     "eval_ks": integers(2, min_len=1), "bootstrap": integer(1),
     # run
-    "seed": integer(0, 2 ** 32 - 1), "device": DEVICE, "amp": FLAG, "num_workers": integer(0),
+    "seed": integer(0, 2 ** 32 - 1), "device": DEVICE, "amp": AMP, "num_workers": integer(0),
     "log_every": integer(1), "freeze_bn": FLAG, "sync_bn": FLAG, "profile": TEXT, "name": TEXT,
 }
 
@@ -164,11 +171,27 @@ CROSS_RULES = (
     (("r", "channels"), lambda cfg: cfg.r <= cfg.channels, "r (grid rows over C) <= channels"),
     (("c", "map_size"), lambda cfg: cfg.c <= cfg.map_size ** 2,
      "c (grid columns over HW) <= map_size ** 2"),
+    (("backbone_train", "backbone_init", "init_from", "pretrained"),
+     lambda cfg: cfg.backbone_train != "frozen" or cfg.backbone_init == "identity"
+     or bool(cfg.init_from) or bool(cfg.pretrained),
+     "frozen backbones need learned ones (backbone_init='identity', init_from or pretrained)"),
 )
 
 
-def check_config(cfg: Config) -> None:
-    """Raise :class:`ConfigError` for the first field (or field combination) out of its rule."""
+def amp_mode(value):
+    """``cfg.amp`` in its current spelling: True -> "bf16", False -> "off" (old configs and
+    checkpoints; also "true" / "false", any case); anything else is returned as it is (and
+    refused by :data:`AMP` when it is not a mode)."""
+    if isinstance(value, bool):
+        return "bf16" if value else "off"
+    if isinstance(value, str) and value.strip().lower() in AMP_ALIASES:
+        return AMP_ALIASES[value.strip().lower()]
+    return value
+
+
+def check_config(cfg) -> None:
+    """Raise :class:`ConfigError` for the first field (or field combination) out of its rule
+    (``cfg``: a :class:`dsanet.config.Config`)."""
     for f in dataclasses.fields(cfg):
         rule, value = RULES.get(f.name), getattr(cfg, f.name)
         if rule is not None and not rule.ok(value):

@@ -27,11 +27,13 @@ import torch
 from torch import Tensor
 
 from .config import Config
+from .config_rules import UsageError
 from .data.frontends import Spectrogram, load_face, load_wav, normalise_faces, resize_face
 from .data.layout import DataError
 from .engine import checkpoint as ckpt
 from .engine import evaluate as ev
 from .engine.checkpoint import build_network  # noqa: F401 - the one loader, re-exported
+from .engine.device import autocast
 
 
 def load(checkpoint, device: str | None = None, **overrides) -> "Matcher":
@@ -104,8 +106,7 @@ class Matcher:
 
     # ------------------------------------------------------------------ embeddings
     def _embed(self, x: Tensor, modality: str) -> Tensor:
-        amp = self.device.type == "cuda" and self.cfg.amp
-        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=amp):
+        with torch.inference_mode(), autocast(self.device, self.cfg.amp):   # cfg.amp on CUDA
             return self.net.embed(x.to(self.device), modality).float().cpu()   # (n, D)
 
     def embed_voice(self, voice) -> Tensor:
@@ -232,8 +233,6 @@ def add_match_arguments(p) -> None:
 
 
 def run_match(args) -> int:
-    from .engine.cli import UsageError
-
     if (args.voice is None) == (args.face is None):
         raise UsageError("give --voice WAV --faces IMG ... or --face IMG --voices WAV ...")
     if args.voice is not None and not args.faces:
@@ -269,8 +268,6 @@ def add_embed_arguments(p) -> None:
 
 
 def run_embed(args) -> int:
-    from .engine.cli import UsageError
-
     out = Path(args.out)
     if out.suffix not in (".csv", ".npz"):
         raise UsageError(f"--out {out}: use a .csv or .npz file name")

@@ -7,6 +7,13 @@ parameters) go to ``<out>/run_info.json`` and ``<out>/README.md`` gathers every 
 wrote (``<out>/tables/*.md``, the paper's numbers beside ours) and links every figure.
 What a notebook does when it starts (root, output folders, threads, style) is
 :func:`dsanet.reproduce.setup`.
+
+A notebook that fails is reported as ``<nb> failed after N s: <first line of the error>;
+traceback in <the executed copy>`` (papermill writes the copy with the failing cell's traceback)
+and the next one runs (``--stop-on-error`` stops). The kernels run with CurveZMQ transport
+encryption where the kernel and jupyter_client support it (:func:`kernel_config`), which is what
+silences ipykernel's "Kernel is running over TCP without encryption" warning, printed once per
+notebook otherwise.
 """
 from __future__ import annotations
 
@@ -48,16 +55,59 @@ def show_progress(profile: str) -> bool:
     return profile != "smoke" and sys.stderr.isatty()
 
 
+def kernel_config():
+    """traitlets config for the kernel manager: CurveZMQ transport encryption ("auto": when the
+    kernelspec declares it, as ipykernel's own does) where jupyter_client can provision it and
+    pyzmq has CURVE; None otherwise. An encrypted kernel does not print ipykernel's warning
+    about plain-text TCP; without this, that warning comes once per notebook."""
+    try:
+        import zmq
+        from jupyter_client.manager import KernelManager
+        from traitlets.config import Config
+    except ImportError:
+        return None
+    if "transport_encryption" not in KernelManager.class_traits() or not zmq.has("curve"):
+        return None
+    return Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
 def execute(src: Path, dst: Path, parameters: dict, root: Path, kernel: str = KERNEL,
             progress: bool = False) -> float:
     """Run one notebook with papermill (cwd = ``root``; ``progress``: a bar over its cells);
     return its wall time in seconds."""
     import papermill as pm
 
+    config = kernel_config()
     t0 = time.perf_counter()
     pm.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name=kernel,
-                        cwd=str(root), progress_bar=progress, log_output=False)
+                        cwd=str(root), progress_bar=progress, log_output=False,
+                        **({"config": config} if config is not None else {}))
     return time.perf_counter() - t0
+
+
+def error_line(e: BaseException) -> str:
+    """The first line of a notebook's error: ``ValueError: message`` (the failing cell's
+    exception for papermill's execution error, else the exception itself)."""
+    name, value = getattr(e, "ename", None), getattr(e, "evalue", None)
+    if name is None:
+        name, value = type(e).__name__, str(e)
+    first = next((line.strip() for line in str(value).splitlines() if line.strip()), "")
+    return f"{name}: {first}" if first else str(name)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def failure_message(nb: str, wall_s: float, e: BaseException, executed: Path) -> str:
+    """``<nb> failed after N s: <first line of the error>; traceback in <executed copy>``."""
+    where = (f"traceback in {_shown(executed)}" if executed.exists()
+             else f"no executed copy was written ({_shown(executed)})")
+    return f"{nb} failed after {wall_s:.1f} s: {error_line(e)}; {where}"
 
 
 def versions() -> dict:
@@ -122,14 +172,20 @@ def run_notebooks(profile: str, out: Path, only: str | None = None, params: dict
     for nb in tqdm(books, desc="notebooks", unit="nb", disable=not progress):
         entry = {"notebook": nb.name, "status": "ok"}
         print(f"[reproduce] {nb.name} ...", flush=True)
+        t0 = time.perf_counter()
         try:
             entry["wall_s"] = round(execute(nb, out / nb.name, parameters, root, kernel,
                                             progress), 1)
         except Exception as e:  # noqa: BLE001 - recorded, then the next notebook runs
-            entry.update(status="failed", error=f"{type(e).__name__}: {str(e)[-2000:]}")
+            wall = time.perf_counter() - t0
+            entry.update(status="failed", wall_s=round(wall, 1), error_line=error_line(e),
+                         executed=str(out / nb.name),
+                         error=f"{type(e).__name__}: {str(e)[-2000:]}")
+            print(f"[reproduce] {failure_message(nb.name, wall, e, out / nb.name)}", flush=True)
+            record["notebooks"].append(entry)
             if not keep_going:
-                record["notebooks"].append(entry)
                 break
+            continue
         print(f"[reproduce] {nb.name}: {entry['status']} {entry.get('wall_s', '')}s", flush=True)
         record["notebooks"].append(entry)
     record["total_wall_s"] = round(time.perf_counter() - t_all, 1)
@@ -209,11 +265,29 @@ def reading_lines(tables: Path) -> list[str]:
                          f" / {g.get(('F-V', 'G'), float('nan')):.1f} (U: {g.get(('V-F', 'U'), float('nan')):.1f}"
                          f" / {g.get(('F-V', 'U'), float('nan')):.1f}); verification AUC "
                          + ", ".join(f"{r.direction} {r.protocol} {r.value:.1f}" for r in auc.itertuples()))
-    for js in sorted(tables.glob("table_*.json"), key=_table_order):
-        made = json.loads(js.read_text())
-        for scorer, line in (made.get("comparison") or {}).items():
-            lines.append(f"- Table {made.get('table', js.stem[6:])} ({scorer}): {line}")
+    verdicts = tables / "verdicts.csv"
+    if verdicts.exists():      # per table: its verdicts and how wide (dsanet.claims)
+        from .claims import summary_lines
+
+        lines += summary_lines(pd.read_csv(verdicts, dtype={"table": str}), _table_titles(tables))
+        lines.append("- every comparison, one line each: "
+                     "[tables/verdicts.csv](tables/verdicts.csv)")
+    else:
+        for js in sorted(tables.glob("table_*.json"), key=_table_order):
+            made = json.loads(js.read_text())
+            for scorer, line in (made.get("comparison") or {}).items():
+                lines.append(f"- Table {made.get('table', js.stem[6:])} ({scorer}): {line}")
     return lines + [""] if len(lines) > 2 else []
+
+
+def _table_titles(tables: Path) -> dict[str, str]:
+    """Table name -> title, from the first line of each ``table_<name>.md``."""
+    out = {}
+    for md in tables.glob("table_*.md"):
+        head = md.read_text().split("\n", 1)[0]
+        if ": " in head:
+            out[md.stem.removeprefix("table_")] = head.split(": ", 1)[1].strip()
+    return out
 
 
 def write_readme(out: Path) -> Path:

@@ -34,6 +34,8 @@ seed = 0           # seed of the run(s)
 threads = 1        # torch CPU threads (0: torch's default; >1 only on an otherwise idle machine)
 out_dir = None     # None: runs/notebooks/ (scratch; runs/smoke_reports/ in smoke); reproduce passes reports/
 n_faces = 8   # faces of the test split whose maps are shown
+iv_seeds = 3  # seeds of Table IV's DSANet (k = 2) and two-tower runs, trained here with the others
+workers = 2   # training processes in parallel (1 thread each; the smoke profile uses 1)
 
 # %%
 from dsanet import analysis, experiments, viz
@@ -49,7 +51,12 @@ print(f"profile {cfg.profile}: data {cfg.data_root} -> outputs {ctx.out}, runs {
 import torch
 from dsanet.models import dem
 
-run = experiments.cached_run(cfg, ctx.runs, snapshots=True)   # trains once, then read from runs/
+# every end-to-end run of the reproduction at once, both cores busy: Table IV's (notebook 06), Fig.
+# 7's one-stream baseline (05) and this profile's DSANet run with snapshots (01-03, 05); each trains
+# once and is read from runs/ afterwards
+analysis.headline_runs(cfg, range(iv_seeds), ctx.runs, 1 if ctx.smoke else workers,
+                       snapshots=[cfg], extra=[cfg.replace(**experiments.BASELINE)])
+run = experiments.cached_run(cfg, ctx.runs, snapshots=True)
 model = analysis.load_model(run)
 test = analysis.split_cache(cfg, "test")
 x = analysis.faces_input(test, range(n_faces))        # (B, 3, S, S) normalised

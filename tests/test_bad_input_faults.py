@@ -319,7 +319,7 @@ def test_overwrite_replaces_a_killed_generation(tmp_path):
 BAD = {
     "data_root": "", "meta": 3, "voice_root": 5, "face_root": "", "cache_dir": 1.5,
     "sample_rate": 0, "face_size": 0, "spec_bins": 0, "spec_frames": -1, "spec_layout": "wrap",
-    "n_fft": 1, "hop_length": 0, "backbone": "vgg", "pretrained": 7, "init_from": 7, "backbone_init": "imagenet", "pretrain_steps": 0, "channels": 0, "schedule_steps": -1,
+    "n_fft": 1, "hop_length": 0, "backbone": "vgg", "pretrained": 7, "init_from": 7, "backbone_init": "imagenet", "backbone_train": "partly", "map_views": 0, "pretrain_steps": 0, "channels": 0, "schedule_steps": -1,
     "train_list_epochs": -1, "retrieval_feature": "signed",
     "map_size": 0, "hidden_dim": 0, "embed_dim": -3, "dropout": 1.0, "head": "dot",
     "projection": "deep", "structure": "tri", "enhancement": "both", "selection": "all",

@@ -17,15 +17,16 @@ def test_set_values_take_the_field_types():
     assert cli.parse_sets(["lr_backbone=1e-3", "steps=12", "amp=false", "backbone=compact",
                            "grad_clip=none", "lr_milestones=600,1000", "betas=0.5,0.999",
                            "pretrained=/w.pt"]) == {
-        "lr_backbone": 1e-3, "steps": 12, "amp": False, "backbone": "compact", "grad_clip": None,
+        "lr_backbone": 1e-3, "steps": 12, "amp": "false", "backbone": "compact", "grad_clip": None,
         "lr_milestones": (600, 1000), "betas": (0.5, 0.999), "pretrained": "/w.pt"}
     assert cli.parse_value("grad_clip", "2.5") == 2.5 and cli.parse_value("meta", "none") is None
+    assert cli.Config(amp=cli.parse_value("amp", "false")).amp == "off"   # the old flag's spelling
 
 
 @pytest.mark.parametrize("item, message", [
     ("no_such_field=1", "no field 'no_such_field'"),
     ("steps=many", "expected int"),
-    ("amp=maybe", "expected true or false"),
+    ("freeze_bn=maybe", "expected true or false"),
     ("steps", "expected key=value"),
 ])
 def test_bad_set_values_are_explained(item, message):

@@ -218,7 +218,12 @@ def test_evaluate_tidy_table_and_headline():
     assert df[["value", "ci_low", "ci_high"]].apply(lambda c: c.between(0, 1)).all().all()
     assert (df["ci_low"] <= df["value"] + 1e-12).all() and (df["value"] <= df["ci_high"] + 1e-12).all()
     m = df[df["task"] == "matching"]
-    assert len(m) == 2 * 2 * (3 + 1) and (m["n"] == 60).all()         # k=2 twice: two scorers
+    assert len(m) == 2 * 2 * (3 + 1)                                  # k=2 twice: two scorers
+    # exact cells average over the 72 anchor items; the FakeClassifier scores jointly (it has no
+    # pairwise head): a sampled estimate on SAMPLED_FACTOR x eval_tuples tuples
+    dist, clf = m[m["scorer"] == "distance"], m[m["scorer"] == "classifier"]
+    assert (dist["n"] == 72).all() and (dist["method"] == "exact").all()
+    assert (clf["n"] == ev.SAMPLED_FACTOR * 60).all() and (clf["method"] == "sampled").all()
     assert set(m[m["k"] == 2]["scorer"]) == {"classifier", "distance"}
     assert (m[m["scorer"] == "distance"]["value"] == 1.0).all()
     v = df[df["task"] == "verification"].set_index(["protocol", "metric"])["value"]

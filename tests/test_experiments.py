@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from dsanet import experiments as ex
-from dsanet.config import Config, quick, smoke
+from dsanet.config import paper, Config, quick, smoke
 from dsanet.paper import table as paper_table
 
 T_975 = {1: 12.706204736174705, 2: 4.302652729911275, 3: 3.182446305284263}  # Student t quantiles
@@ -96,11 +96,22 @@ def test_config_hash_ignores_only_bookkeeping():
     assert ex.config_hash(c) != ex.config_hash(c.replace(beta=0.5))
 
 
-def test_budget_sets_steps_and_evaluation():
+def test_budget_sets_steps_evaluation_and_the_sweep_protocol():
     b = ex.budget(quick(), 80)
     assert (b.steps, b.eval_every, b.eval_ks) == (80, 40, (2, 10))
-    assert b.schedule_steps == quick().steps == 2400    # the headline's schedule, stopped at 80
-    assert ex.budget(quick(), None) == quick()
+    assert b.schedule_steps == 0                         # its own schedule over the 80 steps
+    assert b.backbone_train == "frozen"                  # quick sweeps train on cached maps
+    assert ex.budget(quick(), None) == quick().replace(backbone_train="frozen")
+    assert ex.budget(paper(), None) == paper()           # the paper profile: end to end
+
+
+def test_retrieval_rows_fine_tune_the_matching_run_of_their_seed(tmp_path):
+    base = ex.budget(quick(), 80)
+    cells = ex.cell_configs("XII", base, [0, 1], runs_root=tmp_path)
+    ret = [(row, s, c) for row, _, s, c in cells if c.task == "retrieval"]
+    assert ret and all(c.init_from == str(ex.run_dir(base.replace(seed=s), tmp_path) / "best.pt")
+                       for _, s, c in ret)
+    assert all(c.lr_schedule == "step" for *_, c in ret)          # the paper's retrieval schedule
 
 
 def _metrics(vf: float, fv: float, k: int = 2, clf: float | None = None) -> pd.DataFrame:

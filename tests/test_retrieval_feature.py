@@ -110,22 +110,24 @@ def test_published_rows_share_one_run_only_when_it_evaluates_once(tmp_path):
     assert run_dir(pub, tmp_path) != run_dir(val, tmp_path)
 
 
-def test_headline_runs_train_in_one_round_once_the_k2_runs_are_done(tmp_path, monkeypatch):
+def test_headline_runs_are_one_call_and_a_fine_tune_starts_right_after_its_source(tmp_path, monkeypatch):
     from dsanet import analysis
     from dsanet.analysis import headline as hl
     from dsanet.config import smoke
-    from dsanet.experiments import run_dir
+    from dsanet.experiments import run_dir, sweep
 
-    rounds = []
-    monkeypatch.setattr(hl, "run_many", lambda cfgs, root, workers: rounds.append(len(cfgs)))
+    calls = []
+    monkeypatch.setattr(hl, "run_many", lambda cfgs, root, workers, snapshots=(): calls.append(len(cfgs)))
     monkeypatch.setattr(hl, "cached_run", lambda c, root: c)
     cfg = smoke()
-    n = sum(len(cs) for cs in analysis.headline_configs(cfg, [0], runs_root=tmp_path).values())
-    analysis.headline_runs(cfg, [0], tmp_path)
-    assert rounds == [3, n - 3]                  # k = 2, k = 10, two-tower; then the others
-    k2 = run_dir(cfg.replace(seed=0), tmp_path)
-    k2.mkdir(parents=True)
-    (k2 / "done.json").write_text("{}")
-    rounds.clear()
-    analysis.headline_runs(cfg, [0], tmp_path)
-    assert rounds == [n]
+    n = sum(len(cs) for cs in analysis.headline_configs(cfg, [0, 1], runs_root=tmp_path).values())
+    analysis.headline_runs(cfg, [0, 1], tmp_path)
+    assert calls == [n]                            # one pool; run_many orders the dependants
+
+    order = []
+    monkeypatch.setattr(sweep, "_worker_run",
+                        lambda job: order.append(job[0]["seed"]) or (str(job[0]["seed"]), 0.0, False))
+    a, c = cfg.replace(seed=1, steps=60), cfg.replace(seed=2, steps=50)   # a is longer: first
+    b = cfg.replace(seed=3, task="retrieval", init_from=str(run_dir(a, tmp_path) / "best.pt"))
+    assert sweep.run_many([b, c, a], tmp_path, workers=1, log=None) == 3
+    assert order == [1, 3, 2]                      # b waits for a, then goes ahead of c

@@ -259,8 +259,9 @@ def test_cli_help_names_every_knob_and_runs_the_smoke_preset(tmp_path, capsys):
     args = parser.parse_args(["--out", str(tmp_path), "--preset", "smoke", "--n-identities", "8",
                               "--voices-per-identity", "1", "--faces-per-identity", "1", "--quiet"])
     assert run_generate(args) == 0
-    printed = capsys.readouterr().out
-    calibration = json.loads(printed[:printed.rindex("}") + 1])
+    printed = capsys.readouterr().out                     # --quiet: one summary line
+    assert len(printed.strip().splitlines()) == 1 and printed.startswith(f"wrote {tmp_path} in ")
+    calibration = json.loads((tmp_path / "calibration.json").read_text())
     assert calibration["knobs"]["n_identities"] == 8 and calibration["knobs"]["image_size"] == 32
     assert len(pd.read_csv(tmp_path / "meta.csv")) == 8
 

@@ -28,7 +28,8 @@ from .embeddings import (cam_inputs, cluster_stats, embed_items, pick_identities
                          voice_embeddings)
 from .headline import (IV_HEADS, IV_ROWS, headline_by_scorer, headline_configs, headline_runs,
                        k_curve, made_of, protocol_summary, protocol_table, random_ranking_map,
-                       table_four, wide_table_four)
+                       table_four, table_four_comparisons, table_four_records,
+                       wide_table_four)
 from .probes import (LOSS_TERMS, amce_kept, amce_kept_curve, block_bounds, class_gradients,
                      loss_columns, snapshots, table_one, training_panels)
 
@@ -38,6 +39,7 @@ __all__ = [
     "cluster_stats", "embed_items", "ensure_data", "examples", "faces_input", "headline_by_scorer",
     "headline_configs", "headline_runs", "k_curve", "load_model", "loss_columns", "made_of",
     "pick_identities", "projections", "protocol_summary", "protocol_table", "random_ranking_map",
-    "snapshots", "split_cache", "table_four", "table_one", "trait_frame", "training_panels",
+    "snapshots", "split_cache", "table_four", "table_four_comparisons", "table_four_records",
+    "table_one", "trait_frame", "training_panels",
     "voice_embeddings", "voices_input", "wide_table_four",
 ]

@@ -2,16 +2,14 @@
 the 1:k curve, the U / G protocol summary and how the table was made."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import torch
 
 from ..config import Config, published, retrieval_profile, two_tower
 from ..engine.evaluate import average_precision, headline
 from ..engine.train import NonFiniteLoss
-from ..experiments import (_DONE, PUBLISHED_STEPS, Run, cached_run, fmt_cell, read_cell,
-                           reduce_cells, run_dir, run_many)
+from ..experiments import (PUBLISHED_STEPS, Run, cached_run, fmt_cell, identity_records,
+                           run_dir, run_many)
 from ..paper import dsanet_headline
 from .data_views import split_cache
 
@@ -30,7 +28,8 @@ def headline_by_scorer(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def headline_configs(cfg: Config, seeds, k10_steps: int | None = None,
                      runs_root=None) -> dict[str, list[Config]]:
-    """The configs behind Table IV and Fig. 5, per seed.
+    """The configs behind Table IV and Fig. 5: DSANet k = 2 and the two-tower baseline over
+    ``seeds`` (the rows Table IV compares), the others on the first seed.
 
     * "matching k=2" / "matching k=10": DSANet trained on 1:2 and 1:10 tuples (in-batch tuples
       cost the same backbone items at any k, so both get the profile's steps unless
@@ -47,16 +46,17 @@ def headline_configs(cfg: Config, seeds, k10_steps: int | None = None,
       selections read the same checkpoint, so both rows share one run instead of training it twice.
     """
     seeds = [int(s) for s in seeds]
+    first = seeds[:1]      # the 10-way and retrieval runs: the first seed
     k10 = cfg.replace(k=10, **({"steps": k10_steps, "eval_every": min(cfg.eval_every, k10_steps)}
                                if k10_steps else {}))
     pub_steps = PUBLISHED_STEPS.get(cfg.profile) or cfg.steps
     pub = published(cfg, steps=pub_steps, eval_every=min(cfg.eval_every, pub_steps),
                     lr_milestones=(20 * max(1, pub_steps // 60), 35 * max(1, pub_steps // 60)))
     return {"matching k=2": [cfg.replace(seed=s) for s in seeds],
-            "matching k=10": [k10.replace(seed=s) for s in seeds],
+            "matching k=10": [k10.replace(seed=s) for s in first],
             "retrieval": [retrieval_profile(cfg).replace(seed=s, init_from=None if runs_root is None
                           else str(run_dir(cfg.replace(seed=s), runs_root) / "best.pt"))
-                          for s in seeds],
+                          for s in first],
             "two-tower": [two_tower(cfg).replace(seed=s) for s in seeds],
             "published": [pub],
             "published, val": [pub if _evaluates_once(pub) else pub.replace(select_on="val")]}
@@ -69,23 +69,20 @@ def _evaluates_once(cfg: Config) -> bool:
 
 
 def headline_runs(cfg: Config, seeds, runs_root, workers: int = 1,
-                  k10_steps: int | None = None) -> dict[str, list[Run]]:
+                  k10_steps: int | None = None, snapshots=(), extra=()) -> dict[str, list[Run]]:
     """Train (``workers`` processes) or read back the runs of :func:`headline_configs`.
 
-    One round (longest runs first) when the k = 2 checkpoints the retrieval runs start from exist
-    already (notebook 02 trained them); otherwise two: the matching, k = 10 and two-tower runs, then
-    the retrieval runs with the published-script runs beside them."""
+    One call of :func:`run_many`, longest runs first; the retrieval run waits for the k = 2 run
+    it fine-tunes (a second round). ``snapshots``: configs among them kept with per-evaluation
+    snapshots (notebook 01 trains every end-to-end run of the reproduction at once, the DSANet
+    k = 2 run of the first seed with snapshots for notebooks 01-03 and 05); ``extra``: other
+    end-to-end configs trained in the same pool (notebook 05's one-stream baseline of Fig. 7)."""
     cfgs = headline_configs(cfg, seeds, k10_steps, runs_root)
-    later = ("retrieval", "published", "published, val")
-    first = [c for n, cs in cfgs.items() if n not in later for c in cs]
-    second = [c for n in later for c in cfgs[n]]
-    ready = all(c.init_from is None or (Path(c.init_from).parent / _DONE).exists()
-                for c in cfgs["retrieval"])                       # the k = 2 runs have finished
-    for round_ in ([first + second] if ready else [first, second]):
-        try:
-            run_many(round_, runs_root, workers)
-        except NonFiniteLoss as e:       # the authors' settings may diverge at this size: say so
-            print(f"a headline run diverged ({e}); the others are read back or trained one by one")
+    try:
+        run_many([c for cs in cfgs.values() for c in cs] + list(extra), runs_root, workers,
+                 snapshots=snapshots)
+    except NonFiniteLoss as e:       # the authors' settings may diverge at this size: say so
+        print(f"a headline run diverged ({e}); the others are read back or trained one by one")
     runs = {}
     for name, cs in cfgs.items():
         try:
@@ -115,29 +112,48 @@ IV_ROWS = [
 ]
 
 
-def table_four(runs: dict[str, list[Run]], rows=IV_ROWS) -> pd.DataFrame:
-    """Table IV cells (percent): mean and 95% interval over seeds (bootstrap over test tuples with
-    one seed) for each row of ``rows`` whose runs exist. Columns row, column, mean, ci_low,
-    ci_high, ci, n_seeds, values, paper."""
+def table_four_records(runs: dict[str, list[Run]], rows=IV_ROWS) -> pd.DataFrame:
+    """Per-identity records (percent) of Table IV's cells, one block per (row, column, run):
+    columns scorer, row, column, seed, metric, k, run, identity, value, weight
+    (:func:`dsanet.experiments.identity_records`)."""
     recs = []
     for label, k2, k10, ret, scorer in rows:
         for key, direction, k in _IV:
             name = ret if k is None else (k2 if k == 2 else k10)
             for run in runs.get(name, []) if name else []:
-                sel = ({"task": run.cfg.task, "direction": direction, "metric": "map"} if k is None
+                sel = ({"task": "retrieval", "direction": direction, "metric": "map"} if k is None
                        else {"task": "matching", "direction": direction, "k": k, "protocol": "U",
                              "metric": "acc", "scorer": scorer})
-                if k is None and run.cfg.task == "matching":
-                    sel["task"] = "retrieval"
                 try:
-                    v, lo, hi = read_cell(run.metrics, sel)
+                    recs.append(identity_records(run, sel, scorer=scorer, row=label, column=key,
+                                                 seed=run.cfg.seed, metric=sel["metric"],
+                                                 k=k or float("nan"), run=run.dir.name))
                 except KeyError:
                     continue
-                recs.append({"row": label, "column": key, "value": 100 * v,
-                             "ci_low": 100 * lo, "ci_high": 100 * hi})
-    cells = reduce_cells(pd.DataFrame(recs))
+    return pd.concat(recs, ignore_index=True)
+
+
+def table_four(runs: dict[str, list[Run]], rows=IV_ROWS) -> pd.DataFrame:
+    """Table IV cells (percent): mean over seeds and 95% interval over seeds and test identities
+    (:func:`dsanet.claims.cell_intervals`; a one-seed row borrows its column's pooled seed
+    variance) for each row of ``rows`` whose runs exist. Columns row, column, mean, ci_low,
+    ci_high, ci, n_seeds, values, paper."""
+    from .. import claims
+
+    cells = claims.cell_intervals(table_four_records(runs, rows))
+    order = {label: i for i, (label, *_rest) in enumerate(rows)}
+    cells = cells.sort_values("row", key=lambda r: r.map(order), kind="stable")
+    cells = cells.drop(columns=["scorer"]).reset_index(drop=True)
     cells["paper"] = cells["column"].map(dsanet_headline())
     return cells
+
+
+def table_four_comparisons(runs: dict[str, list[Run]], rows=IV_ROWS) -> pd.DataFrame:
+    """Table IV's comparisons with DSANet (:func:`dsanet.claims.compare_table_iv`): the two-tower
+    baseline and the published-script rows, per column, corrected within the table."""
+    from .. import claims
+
+    return claims.compare_table_iv(table_four_records(runs, rows))
 
 
 def random_ranking_map(run: Run, repeats: int = 20, seed: int = 0) -> dict[str, float]:

@@ -1,23 +1,31 @@
 """Reference bounds of the embedded benchmark: 1:k matching accuracy of an oracle, a gender-only
-guesser and chance on a generator :class:`~dsanet.data.synthetic.Plan` (the ``matching`` part of
-calibration.json; :func:`dsanet.data.synthetic.summary` adds the knobs and split counts).
+guesser and chance on a generator :class:`Plan` (the ``matching`` part of calibration.json;
+:func:`dsanet.data.synthetic.summary` adds the knobs and split counts).
 
 The oracle sees each sample's realised shared traits (standardised within its modality) and picks
 the same-gender candidate nearest in that space; gender-only picks uniformly among same-gender
 candidates; chance is 1/k. Tuples are drawn from the test identities with seeded numpy Generators,
-so the same plan gives the same numbers. Re-exported by :mod:`dsanet.data.synthetic`.
+so the same plan gives the same numbers. :class:`Plan` (what the generator draws before rendering,
+made by :func:`dsanet.data.synthetic.plan`) is defined here, below the generator, so that neither
+module imports the other's; both names are re-exported by :mod:`dsanet.data.synthetic`.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from dsanet.data.synth_traits import SHARED
 
-if TYPE_CHECKING:
-    from dsanet.data.synthetic import Plan
+
+@dataclass
+class Plan:
+    """Everything drawn before rendering: one row per identity, per clip, per frame."""
+    knobs: dict
+    identities: pd.DataFrame
+    voices: pd.DataFrame
+    faces: pd.DataFrame
 
 
 def _standardised(df: pd.DataFrame) -> np.ndarray:

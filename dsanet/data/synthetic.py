@@ -18,15 +18,17 @@ perfect trait extractor could reach. Same knobs and seed give a byte-identical t
 API: ``generate(out_dir, **knobs) -> calibration``; ``DEFAULTS`` and ``SMOKE`` (knob presets);
 ``plan(**knobs) -> Plan`` (identities, clips and frames with realised traits, nothing rendered);
 ``calibrate(plan)`` / ``summary(plan)`` (the calibration without writing a file);
-``add_generate_arguments`` / ``run_generate`` for ``python -m dsanet generate``. ``calibrate`` lives
-in :mod:`.synth_calibration` and the command in :mod:`.synth_cli`; both are re-exported here.
+``add_generate_arguments`` / ``run_generate`` for ``python -m dsanet generate``. ``Plan`` and
+``calibrate`` live in :mod:`.synth_calibration`; the knobs (``DEFAULTS``, ``SMOKE``, ``PRESETS``),
+the command's flags and what it prints in :mod:`.synth_cli`; both are re-exported here. Neither
+imports this module (no import cycle).
 """
 from __future__ import annotations
 
 import json
 import multiprocessing
 import shutil
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,62 +36,16 @@ import pandas as pd
 import soundfile as sf
 
 from dsanet.data import synth_face, synth_voice
-from dsanet.data.synth_calibration import calibrate
-from dsanet.data.synth_cli import add_arguments, add_generate_arguments, run, run_generate  # noqa: F401
-from dsanet.data.synth_traits import REAL_FRACTIONS, SHARED, make_identities, rng_for
+from dsanet.data.synth_calibration import Plan, calibrate
+from dsanet.data.synth_cli import (  # noqa: F401 - re-exported
+    _HELP, DEFAULTS, PRESETS, SMOKE, add_generate_arguments, knobs_from_args, report,
+)
+from dsanet.data.synth_traits import SHARED, make_identities, rng_for
 
 FORMAT = "dsanet-synthetic-1"
 META_COLUMNS = ["VoxCeleb1_ID", "VGGFace1_ID", "Gender", "Nationality", "Set"]
 OUTPUTS = ("voices", "faces", "meta.csv", "traits.csv", "samples.csv", "calibration.json")
-
-DEFAULTS = dict(
-    # Many identities with several samples each, strongly shared traits and mild nuisance. With
-    # 160 identities x 8 samples (a = 0.8, nuisance 0.5) a two-tower model memorised the training
-    # identities; with 640 x 4 (nuisance 0.3) every learned model plateaued near 0.8-0.83 on
-    # validation; 1,000 x 10 at nuisance 0.1 lets DSANet reach ~0.87 (docs/fidelity.md,
-    # "Embedded benchmark" and "Learning on the benchmark"). The calibration lines stay honest:
-    # gender-only 0.75, oracle 0.97 (the oracle reads the traits, not the nuisance).
-    n_identities=1000,         # 755 train / 91 val / 154 test (77 m + 77 f)
-    voices_per_identity=10,    # clips
-    faces_per_identity=10,     # frames
-    sessions=3,                # videos per identity and modality
-    image_size=64,
-    clip_seconds=2.0,
-    shared_strength=0.95,      # a in e_m = a z + sqrt(1 - a^2) u_m
-    nuisance=0.1,              # 0 clean .. 1 hard recording / imaging conditions
-    seed=0,
-    val_fraction=REAL_FRACTIONS["val"],
-    test_fraction=REAL_FRACTIONS["test"],
-)
-# Every code path in a few seconds; a larger test share so 10-way gender-constrained tuples exist.
-SMOKE = dict(n_identities=40, voices_per_identity=4, faces_per_identity=4, sessions=2,
-             image_size=32, clip_seconds=0.5, nuisance=0.3, val_fraction=0.15, test_fraction=0.5)
-PRESETS = {"default": {}, "smoke": SMOKE}
-
-_HELP = {
-    "n_identities": "identities (each has one voice id and one face name)",
-    "voices_per_identity": "voice clips per identity",
-    "faces_per_identity": "face frames per identity",
-    "sessions": "sessions (videos) per identity and modality; clips/frames are spread over them",
-    "image_size": "face images are image_size x image_size RGB",
-    "clip_seconds": "length of every voice clip in seconds",
-    "shared_strength": "0..1: how strongly the shared continuous traits show in both modalities "
-                       "(0: only gender links voice and face)",
-    "nuisance": "0..1: level of session/sample nuisance (noise, channel, reverb; pose, lighting, "
-                "occlusion, blur, JPEG quality)",
-    "seed": "random seed; same seed and knobs give a byte-identical tree",
-    "val_fraction": "share of identities in validation (names starting with A or B)",
-    "test_fraction": "share of identities in test (names starting with C, D or E)",
-}
-
-
-@dataclass
-class Plan:
-    """Everything drawn before rendering: one row per identity, per clip, per frame."""
-    knobs: dict
-    identities: pd.DataFrame
-    voices: pd.DataFrame
-    faces: pd.DataFrame
+# the knobs (DEFAULTS), their presets (SMOKE, PRESETS) and help (_HELP): dsanet.data.synth_cli
 
 
 def resolve_knobs(**knobs) -> dict:
@@ -267,3 +223,19 @@ def _drain(results, total: int, progress: bool) -> None:
         results = tqdm(results, total=total, desc="identities", unit="id")
     for _ in results:
         pass
+
+
+# ----------------------------------------------------------------------------- command line
+
+def run_generate(args) -> int:
+    """``python -m dsanet generate``: write the tree, then print the calibration (as written to
+    calibration.json) and a summary line; ``--quiet``: the summary line alone, no progress bar."""
+    knobs = knobs_from_args(args)
+    start = time.perf_counter()
+    calibration = generate(args.out, workers=args.workers, progress=not args.quiet,
+                           overwrite=args.overwrite, **knobs)
+    report(calibration, args.out, time.perf_counter() - start, quiet=args.quiet)
+    return 0
+
+
+add_arguments, run = add_generate_arguments, run_generate

@@ -95,6 +95,9 @@ def init_weights(model: nn.Module, path) -> None:
 def set_train_mode(model: nn.Module, freeze_bn: bool) -> None:
     """``model.train()``; with ``freeze_bn`` BatchNorm layers keep using their running statistics."""
     model.train()
+    if getattr(getattr(model, "cfg", None), "backbone_train", "finetune") == "frozen":
+        model.face_backbone.eval()    # fixed backbones (cached maps): running statistics
+        model.voice_backbone.eval()
     if freeze_bn:
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):

@@ -8,7 +8,9 @@ checkpoint on the test split, write ``RUN/metrics.json``, ``RUN/metrics.csv`` an
 log of the curves (``RUN/tensorboard/``), then print a summary table.
 
 ``evaluate``: the same evaluation and files for a given checkpoint, or with ``--list FILE`` the
-metrics of list files (Wen et al.'s formats, the published F-V list, ``protocols`` output).
+metrics of list files (Wen et al.'s formats, the published F-V list, ``protocols`` output). It
+prints every matching cell with its ``method``: "exact" (the expectation over every tuple of the
+split, for pairwise scorers), "sampled" (a jointly-scoring head) or "listed" (a list file).
 
 The profile is ``--profile``, else the config file's ``profile``, else ``$DSANET_PROFILE``, else
 ``quick`` (``reproduce`` reads ``$DSANET_PROFILE`` the same way).
@@ -25,13 +27,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import PROFILE_ENV, PROFILES, Config, get_profile
+# a mistake on the command line (one line, exit status 2); it lives below this module and
+# dsanet.inference, which both raise it, and is re-exported here
+from ..config_rules import UsageError  # noqa: F401
 
 # every name get_profile accepts: the profiles, and "published" (the preset on the paper profile)
 PROFILE_CHOICES = (*PROFILES, "published")
-
-
-class UsageError(ValueError):
-    """A mistake on the command line; the CLI prints it as one line and exits with status 2."""
 
 
 # ----------------------------------------------------------------------------- --set parsing
@@ -255,7 +256,24 @@ def summary_table(metrics: pd.DataFrame, every_k: bool = False) -> str:
     df["95% CI"] = [f"[{lo:.1f}, {hi:.1f}]" for lo, hi in zip(df.ci_low, df.ci_high)]
     df["value"] = df.value.map(lambda v: f"{v:.1f}")
     cols = ["task", "direction", "protocol", "k", "scorer", "metric", "value", "95% CI", "n"]
+    cols += ["method"] if "method" in df.columns else []   # exact | sampled | listed
     return df[cols].to_string(index=False)
+
+
+def exact_note(metrics: pd.DataFrame) -> str:
+    """One line saying which matching cells are exact (every tuple of the split) and which not."""
+    m = metrics[metrics.task == "matching"]
+    if "method" not in m.columns or m.empty:
+        return ""
+    exact = m[m.method == "exact"]
+    line = (f"exact (expectation over every tuple of the split, identity-bootstrap CIs): "
+            f"{len(exact)} of {len(m)} matching cells")
+    other = m[m.method != "exact"]
+    if len(other):
+        what = ", ".join(sorted({f"{r.scorer} k={r.k} ({r.method}, n={r.n})"
+                                 for r in other.itertuples()}))
+        line += f"; not exact: {what}"
+    return line
 
 
 def _progress(args, cfg: Config) -> bool:
@@ -326,6 +344,9 @@ def run_evaluate(args) -> int:
     else:
         metrics = evaluate_cells(model.net, cached, cfg, progress=progress)
     path = write_metrics(metrics, out, cfg, args.checkpoint, model.step, args.lists)
-    print(summary_table(metrics, every_k=bool(args.lists)))
+    print(summary_table(metrics, every_k=True))   # every matching cell, exact ones marked
+    note = exact_note(metrics)
+    if note:
+        print(note)
     print(f"wrote {path} and {out / 'metrics.csv'}")
     return 0

@@ -4,6 +4,13 @@ How the trainer uses it:
 
 * every rank draws the same global batch (same sampling seed) and keeps its contiguous slice
   (``rank_slice``), so W ranks see exactly the items one process would see;
+* a global batch of n that W does not divide is cut to the largest that W divides,
+  ``W * (n // W)`` (:func:`split_size`): every rank takes ``n // W`` items and the last ``n % W``
+  items of each drawn batch are left out (the draws are random, so no item is favoured; with a
+  fixed training list, ``cfg.train_list_epochs``, the same tail tuples are left out every epoch),
+  with a warning once per (n, W). Equal slices keep the DDP mean of the per-rank means equal to the mean
+  over the items trained on. A batch of 50 on 4 GPUs trains on 48 a step (12 per rank); choose a
+  batch size W divides to train on all of it. A batch smaller than W is refused;
 * the generator-side modules (backbones, DEM, generator, classifier or retrieval head) are wrapped
   in one ``DistributedDataParallel``; its gradient all-reduce averages the per-rank means, which
   equals the global-batch mean because every loss is a mean over its tuples;
@@ -25,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -76,15 +84,32 @@ def shutdown(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
+_WARNED: set[tuple[int, int]] = set()
+
+
+def split_size(n: int, world_size: int) -> int:
+    """Items per rank of a global batch of ``n``: ``n // world_size`` (the rule of the module
+    docstring: the last ``n % world_size`` items are left out, with a warning once per (n, W));
+    a batch smaller than the world size raises ``ValueError``."""
+    if n < world_size:
+        raise ValueError(f"global batch of {n} does not split over {world_size} ranks (fewer "
+                         f"items than ranks); choose a batch size of at least {world_size}")
+    per, rest = divmod(n, world_size)
+    if rest and (n, world_size) not in _WARNED:
+        _WARNED.add((n, world_size))
+        warnings.warn(f"global batch of {n} does not split over {world_size} ranks: each rank "
+                      f"takes {per} and the last {rest} of every batch are left out (a global "
+                      f"batch of {per * world_size}); choose a batch size divisible by "
+                      f"{world_size} to train on all of it", stacklevel=3)
+    return per
+
+
 def rank_slice(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """This rank's contiguous share of a global batch (dim 0 must divide by the world size)."""
+    """This rank's contiguous share of a global batch (dim 0): ``split_size(n, W)`` items, the
+    remainder of a batch W does not divide left out (module docstring)."""
     if not info.enabled:
         return x
-    n = x.shape[0]
-    if n % info.world_size:
-        raise ValueError(f"global batch of {n} does not split over {info.world_size} ranks; "
-                         f"choose a batch size divisible by the world size")
-    per = n // info.world_size
+    per = split_size(x.shape[0], info.world_size)
     return x[info.rank * per:(info.rank + 1) * per]
 
 

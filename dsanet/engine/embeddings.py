@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .device import autocast
+
 DIRECTIONS = {"vf": "vf", "fv": "fv", "V-F": "vf", "F-V": "fv"}
 
 
@@ -92,8 +94,13 @@ def embed_split(model, cached, cfg, batch_size: int = 256) -> Embeddings:
         with torch.inference_mode(), _fixed_rng(generator_train, model):
             if generator_train:
                 model.generator.train()
-            voice, face = (_embed_chunks(model, cached, m, cfg, batch_size, modality_batch)
-                           for m in ("voice", "face"))
+            if getattr(cfg, "backbone_train", "finetune") == "frozen" and not generator_train:
+                from .maps import evaluation_maps   # fixed backbones: their maps once per split
+                voice, face = (_embed_maps(model, x, cfg, batch_size)
+                               for x in evaluation_maps(model, cached, cfg))
+            else:
+                voice, face = (_embed_chunks(model, cached, m, cfg, batch_size, modality_batch)
+                               for m in ("voice", "face"))
     finally:
         if saved is not None:
             model.generator.load_state_dict(saved)
@@ -122,15 +129,23 @@ def _embed_chunks(model, cached, modality: str, cfg, batch_size: int, gather) ->
     if n == 0:
         raise ValueError(f"embed_split: the cached split has no {modality} items")
     device = next(model.parameters()).device
-    amp = device.type == "cuda" and getattr(cfg, "amp", True)
+    amp = getattr(cfg, "amp", "bf16")
     out = []
     for start in range(0, n, batch_size):
         items = torch.arange(start, min(start + batch_size, n))              # (b,)
         x = gather(cached, modality, items, cfg, train=False)              # (b, C, H, W)
         x = x.to(device, torch.float32, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        with autocast(device, amp):                                          # cfg.amp's dtype on CUDA
             out.append(model.embed(x, modality).float())                    # (b, D)
     return torch.cat(out).cpu()                                             # one transfer
+
+
+def _embed_maps(model, maps: Tensor, cfg, batch_size: int) -> Tensor:
+    """The generator over backbone maps (N, C, H, W) in chunks -> (N, D) float32 on CPU."""
+    device = maps.device
+    with autocast(device, getattr(cfg, "amp", "bf16")):
+        out = [model.generator(maps[s:s + batch_size]).float() for s in range(0, len(maps), batch_size)]
+    return torch.cat(out).cpu()
 
 
 def _np(a) -> np.ndarray:

@@ -62,6 +62,10 @@ class MatchingTask:
         """Modules the matching objective never touches (frozen so that DDP does not wait on them)."""
         return [model.retrieval_head]
 
+    def attach_maps(self, maps) -> None:
+        raise ValueError("backbone_train='frozen' trains on cached maps of in-batch tuples: it "
+                         "needs sampling='batch' (per-tuple draws recompute every item)")
+
     # ------------------------------------------------------------------ batches
     def batch(self, rng: np.random.Generator, gen: torch.Generator, take, step: int = 0
               ) -> list[tuple]:
@@ -100,14 +104,16 @@ class MatchingTask:
 
     # ------------------------------------------------------------------ validation
     def validate(self, model, cached, cfg, seed: int = 0) -> dict[str, float]:
-        """Binary validation accuracy: {"val_vf", "val_fv", "val_score"} (fractions)."""
+        """Binary validation accuracy: {"val_vf", "val_fv", "val_score"} (fractions).
+
+        Exact: the expected accuracy over every binary "U" tuple of the split with the distance
+        scorer (:func:`dsanet.engine.exact.exact_matching`, ties 1/2), from one score matrix
+        (F-V is its transpose); no tuples are drawn, so ``seed`` changes nothing.
+        """
         emb = ev.embed_split(model, cached, cfg)
-        if self._val_tuples is None:  # fixed lists: every evaluation scores the same tuples
-            self._val_tuples = {d: ev.sample_tuples(*emb.sides(d), 2, cfg.eval_tuples,
-                                                    np.random.default_rng([seed, i]))
-                                for i, d in enumerate(("vf", "fv"))}
-        acc = {d: float(ev.matching_accuracy(emb, t, d, "distance", None, seed).mean())
-               for d, t in self._val_tuples.items()}
+        dist = ev.pair_score_matrix(emb, "vf", "distance")                  # (Nv, Nf)
+        acc = {d: ev.exact_matching(emb, d, [2], scores=s).value[2]
+               for d, s in (("vf", dist), ("fv", dist.T))}
         return {"val_vf": acc["vf"], "val_fv": acc["fv"], "val_score": (acc["vf"] + acc["fv"]) / 2}
 
 
@@ -135,6 +141,11 @@ class InBatchMatchingTask(MatchingTask):
         self.sampler = IdentityBatchSampler(cached) if cached is not None else None
         # the per-tuple terms; InfoNCE is a batch loss, added in generator_loss
         self.tuple_cfg = cfg.replace(metric_loss="none") if cfg.metric_loss == "infonce" else cfg
+        self.maps = None
+
+    def attach_maps(self, maps) -> None:
+        """Train on cached backbone maps (:class:`dsanet.engine.maps.Maps`, frozen backbones)."""
+        self.maps, self.method = maps, "forward_batch_maps"
 
     def batch(self, rng: np.random.Generator, gen: torch.Generator, take, step: int = 0
               ) -> list[tuple]:
@@ -147,13 +158,16 @@ class InBatchMatchingTask(MatchingTask):
         tuples, labels = {}, {}
         for d in self.directions:    # tuples for every rank's chunk: the same draws on all ranks
             drawn = [in_batch_tuples(gender[s:s + chunk], cfg.k, cfg.tuples_per_anchor, False, rng)
-                     for s in range(0, B, chunk)]
+                     for s in range(0, B - B % chunk, chunk)]
             anchor, cands, label = drawn[first // chunk]
             tuples[d] = (torch.from_numpy(anchor), torch.from_numpy(cands))
             labels[d] = torch.from_numpy(label)
         dev = self.cached.voices.device
-        voice = batches.voice_batch(self.cached, plan.voice_items, cfg, True, gen)   # (B, 1, F, T)
-        face = batches.face_batch(self.cached, plan.face_items, cfg, True, gen)      # (B, 3, S, S)
+        if self.maps is not None:   # frozen backbones: one cached view per item, (B, C, H, W) each
+            voice, face = self.maps.gather(plan.voice_items, plan.face_items, gen)
+        else:
+            voice = batches.voice_batch(self.cached, plan.voice_items, cfg, True, gen)  # (B, 1, F, T)
+            face = batches.face_batch(self.cached, plan.face_items, cfg, True, gen)     # (B, 3, S, S)
         tuples = {d: (a.to(dev), c.to(dev)) for d, (a, c) in tuples.items()}
         return [((take(voice), take(face), tuples), {d: t.to(dev) for d, t in labels.items()})]
 

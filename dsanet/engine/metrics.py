@@ -245,8 +245,42 @@ def bootstrap_ci(values, n_boot: int, seed: int = 0, alpha: float = 0.05,
     return _interval(means, alpha)
 
 
+def identity_means(ids, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-identity mean of per-item values: (codes (I,), means (I,), counts (I,)).
+
+    The weighted mean of the means with weights = counts is the overall mean.
+    """
+    codes, inv, counts = np.unique(np.asarray(ids), return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=np.asarray(values, float), minlength=len(codes))
+    return codes, sums / counts, counts
+
+
+def identity_resamples(n_id: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """Copies of each identity in ``n_boot`` resamples with replacement -> (n_boot, n_id) int."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n_id, (n_boot, n_id)) + n_id * np.arange(n_boot)[:, None]
+    return np.bincount(idx.ravel(), minlength=n_boot * n_id).reshape(n_boot, n_id)
+
+
+def identity_bootstrap(values, weights, n_boot: int, seed: int = 0,
+                       alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile (1 - alpha) cluster bootstrap of a weighted mean over identities.
+
+    ``values`` (I,) per-identity means, ``weights`` (I,) their items (anchors, queries). Each
+    resample draws I identities with replacement and takes sum c_i w_i v_i / sum c_i w_i
+    (c_i: copies of identity i), so items of one identity move together.
+    """
+    v, w = np.asarray(values, float), np.asarray(weights, float)
+    if v.ndim != 1 or len(v) == 0 or w.shape != v.shape:
+        raise ValueError(f"identity_bootstrap needs (I,) values and weights, got {v.shape}, "
+                         f"{w.shape}")
+    c = identity_resamples(len(v), n_boot, seed).astype(float)         # (n_boot, I)
+    return _interval((c @ (w * v)) / (c @ w), alpha)
+
+
 __all__ = [
     "SCORES", "average_precision", "bootstrap_auc_eer", "bootstrap_ci", "classifier_scores",
-    "eer_from_roc", "matching_accuracy", "matching_scores", "pair_scores", "retrieval_ap",
+    "eer_from_roc", "identity_bootstrap", "identity_means", "identity_resamples",
+    "matching_accuracy", "matching_scores", "pair_scores", "retrieval_ap",
     "retrieval_map", "roc_auc_eer", "similarity", "similarity_matrix", "verification",
 ]

@@ -45,11 +45,19 @@ class RetrievalTask:
             model.init_centres(self.cached.n_identities if self.cached is not None else 1)
 
     # ------------------------------------------------------------------ batches
+    def attach_maps(self, maps) -> None:
+        """Train on cached backbone maps (:class:`dsanet.engine.maps.Maps`, frozen backbones)."""
+        self.maps, self.method = maps, "forward_pair_maps"
+
     def batch(self, rng: np.random.Generator, gen: torch.Generator, take, step: int = 0
               ) -> list[tuple]:
         """One part ``((voice, face), identity)``: voice (B', 1, F, T), face (B', 3, S, S), (B',)."""
         pairs = self.sampler.sample(self.cfg.batch_size, rng)                  # (B, 2)
         pairs = to_device(torch.from_numpy(pairs), self.cached.voices.device)
+        if getattr(self, "maps", None) is not None:   # frozen backbones: cached maps (B, C, H, W)
+            voice, face = self.maps.gather(pairs[:, 0], pairs[:, 1], gen)
+            identity = self.cached.voice_ids.to(pairs.device)[pairs[:, 0]]
+            return [((take(voice), take(face)), take(identity))]
         voice, face, identity = batches.pair_batch(self.cached, pairs, self.cfg, True, gen)
         return [((take(voice), take(face)), take(identity))]
 

@@ -1,8 +1,9 @@
-"""Scoring a model cell by cell (with progress) and scoring list files.
+"""Scoring a model's default cells and scoring list files.
 
-:func:`evaluate_cells` gives the same table as :func:`dsanet.engine.evaluate.evaluate` (each cell
-has its own seed there, so scoring one cell at a time changes nothing) with a progress bar over
-the cells. :func:`score_list` scores a list file read by :func:`dsanet.data.protocols.read_list`
+:func:`evaluate_cells` gives the same table as :func:`dsanet.engine.evaluate.evaluate` (the
+default cells: exact matching over every tuple of the split for pairwise scorers, every pair
+for verification, identity-bootstrap intervals), the table a training run writes.
+:func:`score_list` scores a list file read by :func:`dsanet.data.protocols.read_list`
 - Wen et al.'s matching, verification and retrieval lists, the published DSANet F-V list
 (``face audio1 audio2 label``) and those ``python -m dsanet protocols`` writes - with the same
 metrics and 95% bootstrap intervals as the built-in protocols; the ``protocol`` column holds the
@@ -26,23 +27,13 @@ def _bar(items, desc: str, progress: bool):
     return tqdm(items, desc=desc, leave=False, disable=None if progress else True)
 
 
-def _cells(protocols: ev.Protocols) -> list[ev.Protocols]:
-    """One single-cell :class:`Protocols` per matching cell, verification kind and direction."""
-    cells = [ev.Protocols(matching={key: t}, retrieval=()) for key, t in protocols.matching.items()]
-    cells += [ev.Protocols(verification={kind: v}, retrieval=())
-              for kind, v in protocols.verification.items()]
-    cells += [ev.Protocols(retrieval=(d,)) for d in protocols.retrieval]
-    return cells
-
-
 def evaluate_cells(model, cached, cfg, seed: int = TRAIN_EVAL_SEED, progress: bool = False,
                    embeddings: ev.Embeddings | None = None) -> pd.DataFrame:
-    """:func:`dsanet.engine.evaluate.evaluate` of every default cell, one cell at a time."""
+    """:func:`dsanet.engine.evaluate.evaluate` of the default cells (exact where the scorer
+    allows, column ``method``). ``progress`` is kept for callers: the cells come from one
+    score matrix per scorer in seconds, so there is no bar over them."""
     emb = embeddings if embeddings is not None else ev.embed_split(model, cached, cfg)
-    protocols = ev.build_protocols(emb, cfg, seed)
-    parts = [ev.evaluate(model, cached, cfg, cell, seed, emb)
-             for cell in _bar(_cells(protocols), "evaluate", progress)]
-    return _concat(parts)
+    return ev.evaluate(model, cached, cfg, None, seed, emb)
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:

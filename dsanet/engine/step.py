@@ -18,6 +18,12 @@ nothing but the random draws: the generator side does not move during the discri
 up to new dropout masks and DEM blocks.
 
 A step returns its loss terms as one ``(len(TERMS),)`` row on the device (:data:`TERMS`).
+
+Mixed precision (``cfg.amp``, CUDA only): "bf16" autocasts the forward and the losses; "fp16"
+does too and scales each update's loss with its own ``torch.amp.GradScaler`` (one for the
+discriminator, one for the generator side; saved in the checkpoint). An fp16 step whose gradients
+overflow at the current scale is skipped by its scaler (which lowers the scale); its ``grad_norm``
+is then reported as 0, not as the non-finite norm, so the NaN guard stops only real divergence.
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ from torch import nn
 from .. import losses, variants
 from ..config import Config
 from . import distributed as dist
-from .device import autocast
+from .device import autocast, grad_scaler
 from .optim import build_optimizers, build_schedulers, group_lrs
 
 TERMS = ("total", "adversarial", "metric", "cls", "disc", "disc_acc", "grad_norm")
@@ -95,6 +101,9 @@ class Stepper:
         self.disc_params = [p for p in disc_params if p.requires_grad]
         model.discriminator.requires_grad_(False)
         self.dem_gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + 3 + info.rank)
+        # fp16 on CUDA: a loss scaler per update; None otherwise (bf16, off, CPU)
+        self.scalers = {"generator": grad_scaler(device, cfg.amp),
+                        "discriminator": grad_scaler(device, cfg.amp)}
 
     def lrs(self) -> dict[str, float]:
         return group_lrs([self.opt_gen, self.opt_disc])
@@ -128,9 +137,14 @@ class Stepper:
                 acc = acc + modality_accuracy(z, modality, self.cfg.adversarial)
         loss, acc = loss / len(outs), acc / len(outs)
         self.opt_disc.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler = self.scalers["discriminator"]
+        (loss if scaler is None else scaler.scale(loss)).backward()
         dist.average_gradients(self.disc_params, self.info)
-        self.opt_disc.step()
+        if scaler is None:
+            self.opt_disc.step()
+        else:
+            scaler.step(self.opt_disc)
+            scaler.update()
         self.opt_disc.zero_grad(set_to_none=True)
         post_step = variants.get("adversarial", self.cfg.adversarial).post_step
         if post_step is not None:  # e.g. WGAN's weight clipping
@@ -148,16 +162,26 @@ class Stepper:
             per_part = [self.task.generator_loss(o, t, self.model) for o, t in zip(outs, targets)]
         terms = {k: sum(p[k] for p in per_part) / len(per_part) for k in per_part[0]}
         self.opt_gen.zero_grad(set_to_none=True)
-        terms["total"].backward()
+        scaler = self.scalers["generator"]
+        (terms["total"] if scaler is None else scaler.scale(terms["total"])).backward()
+        if scaler is not None:
+            scaler.unscale_(self.opt_gen)          # clip the true gradient
         max_norm = self.cfg.grad_clip if self.cfg.grad_clip is not None else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.gen_params, max_norm)
-        self.opt_gen.step()
+        if scaler is None:
+            self.opt_gen.step()
+        else:   # skips the step on inf / NaN gradients; report that step's norm as 0
+            scaler.step(self.opt_gen)
+            scaler.update()
+            grad_norm = torch.where(torch.isfinite(grad_norm), grad_norm, torch.zeros_like(grad_norm))
         return terms, grad_norm
 
     def state(self) -> dict:
         return {"optimizers": {"generator": self.opt_gen.state_dict(), "discriminator":
                                None if self.opt_disc is None else self.opt_disc.state_dict()},
-                "schedulers": [None if s is None else s.state_dict() for s in self.schedulers]}
+                "schedulers": [None if s is None else s.state_dict() for s in self.schedulers],
+                **({"scalers": {k: s.state_dict() for k, s in self.scalers.items()}}
+                   if self.scalers["generator"] is not None else {})}
 
     def load_state(self, state: dict) -> None:
         self.opt_gen.load_state_dict(state["optimizers"]["generator"])
@@ -166,3 +190,6 @@ class Stepper:
         for s, sd in zip(self.schedulers, state["schedulers"]):
             if s is not None:
                 s.load_state_dict(sd)
+        for k, sd in (state.get("scalers") or {}).items():   # fp16 runs
+            if self.scalers.get(k) is not None:
+                self.scalers[k].load_state_dict(sd)

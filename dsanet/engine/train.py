@@ -69,6 +69,7 @@ class RunResult:
     run_dir: Path
     step: int
     finished: bool
+    identity: pd.DataFrame | None = None   # per-identity values of the test cells (evaluate_split)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -88,6 +89,11 @@ class Trainer:
         self.select_set = caches[self.select_split]
         self.task = build_task(cfg, self.train_set, device)
         self.model = build_model(cfg, self.task, device)
+        if cfg.backbone_train == "frozen":   # the sweep protocol: cached maps, backbones fixed
+            from .maps import freeze_backbones, training_maps
+            freeze_backbones(self.model)
+            maps = training_maps(self.model, self.train_set, cfg, device)
+            self.task.attach_maps(maps.to(self.train_set.voices.device))
         self.stepper = Stepper(cfg, self.model, self.task, device, info)
         gdev = self.train_set.voices.device      # same streams on every rank: the global batch
         self.rng = np.random.default_rng([cfg.seed, 1])
@@ -189,11 +195,18 @@ class Trainer:
         dist.barrier(self.info)
 
     def resume(self) -> bool:
-        """Restore ``last.pt`` of the run folder when there is one; True when resumed."""
+        """Restore ``last.pt`` of the run folder when there is one; True when resumed.
+
+        Any device: the file is read onto the CPU and ``load_state_dict`` copies the weights and
+        optimiser states to this run's device, whatever the one they were saved from (no second
+        copy of the checkpoint on the GPU, and Adam's step counts stay on the host, as in a fresh
+        run); the random states are restored from CPU copies, and a generator saved on another
+        device type (the cache placed elsewhere) is reseeded with a warning (rule:
+        :mod:`dsanet.engine.checkpoint`)."""
         path = self.out_dir / "last.pt"
         if not path.exists():
             return False
-        state = ckpt.load_checkpoint(path, map_location=self.device)
+        state = ckpt.load_checkpoint(path, map_location="cpu")
         check_resumable(Config.from_dict(state["config"]), self.cfg, path)
         self.model.load_state_dict(state["model"])
         self.stepper.load_state(state)
@@ -237,15 +250,16 @@ class Trainer:
         return self.step >= cfg.steps
 
     # ------------------------------------------------------------------ final evaluation
-    def test_metrics(self) -> pd.DataFrame | None:
-        """Load the selected checkpoint and evaluate it on the test split (rank 0)."""
+    def test_metrics(self) -> ev.Evaluation | None:
+        """Load the selected checkpoint and evaluate it on the test split (rank 0): the tidy
+        table (``.metrics``) and the per-identity values (``.identity``)."""
         if not self.info.is_main:
             return None
         best = self.out_dir / "best.pt"
         if best.exists():
             self.model.load_state_dict(ckpt.load_checkpoint(best, self.device)["model"])
         test = load_splits(self.cfg, ["test"], dist.DistInfo())["test"]
-        return ev.evaluate(self.model, test, self.cfg, seed=EVAL_SEED)
+        return ev.evaluate_split(self.model, test, self.cfg, seed=EVAL_SEED)
 
 
 def _postfix(row: dict) -> dict:
@@ -283,11 +297,13 @@ def train(cfg: Config, out_dir, resume: bool = True, progress: bool = True,
     elif trainer.info.is_main:
         clear_run(trainer.out_dir)
     finished = trainer.run(max_steps_this_call, on_step)
-    metrics = trainer.test_metrics() if finished else None
+    tested = trainer.test_metrics() if finished else None
     best = trainer.out_dir / ("best.pt" if finished else "last.pt")
-    return RunResult(metrics=metrics, history=trainer.history_frame(),
+    return RunResult(metrics=tested.metrics if tested is not None else None,
+                     history=trainer.history_frame(),
                      checkpoint=best if best.exists() else None, run_dir=trainer.out_dir,
-                     step=trainer.step, finished=finished)
+                     step=trainer.step, finished=finished,
+                     identity=tested.identity if tested is not None else None)
 
 
 def clear_run(out_dir: Path) -> None:

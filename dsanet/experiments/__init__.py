@@ -15,7 +15,8 @@ The package is split by role; every name is importable from here:
   the config of every cell;
 - :mod:`.cache`: the run cache (code hash of what training imports, run directories keyed by the
   config hash, :class:`Run`, :func:`cached_run`);
-- :mod:`.cells`: reading cells from a run's metrics, reducing them over seeds, the paper's numbers;
+- :mod:`.cells`: reading cells (and their per-identity values) from a run, reducing them over
+  seeds (and test identities), the paper's numbers;
 - :mod:`.sweep`: the process pool (:func:`run_many`), :func:`plan` and :func:`run_table`;
 - :mod:`.report`: "ours ± CI" frames, Markdown and the table files.
 """
@@ -24,9 +25,10 @@ from __future__ import annotations
 from .cache import (_DONE, _NOT_HASHED, _TRAINING_ENTRY, Run, _dsanet_imports, _hash_files,
                     _load_run, _module_file, _package_code_hash, _train, cached_run, code_hash,
                     config_hash, run_dir, training_files)
-from .cells import _paper_long, paper_numbers, read_cell, reduce_cells, t_interval
-from .report import (_SCORER_CAPTION, _versus, fmt_cell, how_made, markdown, wide, wide_all,
-                     write_result, write_table)
+from .cells import (_paper_long, identity_records, paper_numbers, read_cell, read_identity,
+                    reduce_cells, reduce_identity_cells, t_interval)
+from .report import (_SCORER_CAPTION, PLUS_MINUS, _versus, fmt_cell, how_made, markdown, wide,
+                     wide_all, write_result, write_table, run_tables)
 from .sweep import (TableResult, _expected_cost, _worker_init, _worker_run, compare_rows, plan,
                     run_many, run_table, xii_defaults)
 from .tables import (BASELINE, BINARY, DEFAULT_SEEDS, DEM_ONLY, DSANET, MULTI, NOT_IN_PAPER,
@@ -43,9 +45,10 @@ __all__ = [
     # cache
     "Run", "cached_run", "code_hash", "config_hash", "run_dir", "training_files",
     # cells
-    "paper_numbers", "read_cell", "reduce_cells", "t_interval",
+    "identity_records", "paper_numbers", "read_cell", "read_identity", "reduce_cells",
+    "reduce_identity_cells", "t_interval",
     # sweep
     "TableResult", "compare_rows", "plan", "run_many", "run_table", "xii_defaults",
     # report
-    "fmt_cell", "how_made", "markdown", "wide", "wide_all", "write_result", "write_table",
+    "PLUS_MINUS", "run_tables", "fmt_cell", "how_made", "markdown", "wide", "wide_all", "write_result", "write_table",
 ]

@@ -122,6 +122,8 @@ class Run:
     checkpoint: Path | None
     wall_s: float                         # training time when it was made
     cached: bool = False                  # True when read from disk instead of trained now
+    identity: pd.DataFrame | None = None  # per-identity test values (engine.evaluate.Evaluation;
+                                          # identity.csv), None for runs made without it
 
 
 _DONE = "done.json"
@@ -133,8 +135,9 @@ def _load_run(cfg: Config, d: Path) -> Run | None:
         return None
     info = json.loads(done.read_text())
     ckpt = d / info["checkpoint"] if info.get("checkpoint") else None   # a name inside d
+    ident = pd.read_csv(d / "identity.csv") if (d / "identity.csv").exists() else None
     return Run(cfg, d, pd.read_csv(d / "metrics.csv"), pd.read_csv(d / "history.csv"),
-               ckpt, float(info["wall_s"]), cached=True)
+               ckpt, float(info["wall_s"]), cached=True, identity=ident)
 
 
 def cached_run(cfg: Config, runs_root: str | Path = "runs", progress: bool = False,
@@ -155,12 +158,16 @@ def cached_run(cfg: Config, runs_root: str | Path = "runs", progress: bool = Fal
     res = _train(cfg, d, progress, snapshots)
     wall = time.perf_counter() - t0
     res.metrics.to_csv(d / "metrics.csv", index=False)
+    identity = getattr(res, "identity", None)
+    if identity is not None:   # beside metrics.csv, before done.json marks the run finished
+        identity.to_csv(d / "identity.csv", index=False)
     res.history.to_csv(d / "history.csv", index=False)
     ckpt = Path(res.checkpoint).name if res.checkpoint else None
     if ckpt != "last.pt":
         (d / "last.pt").unlink(missing_ok=True)
     (d / _DONE).write_text(json.dumps({"wall_s": wall, "checkpoint": ckpt}))
-    return Run(cfg, d, res.metrics, res.history, d / ckpt if ckpt else None, wall)
+    return Run(cfg, d, res.metrics, res.history, d / ckpt if ckpt else None, wall,
+               identity=identity)
 
 
 def _train(cfg: Config, d: Path, progress: bool, snapshots: bool):

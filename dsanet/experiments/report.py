@@ -1,5 +1,10 @@
 """Reports of swept tables: "ours ± CI" beside the paper's number (:func:`wide`), GitHub Markdown,
 and ``tables/table_<name>.md`` / ``.csv`` / ``.json`` files (:func:`write_table`).
+
+"±" means one thing everywhere (:data:`PLUS_MINUS`): the half-width of a 95% interval; where the
+runs hold per-identity values it covers training seeds and test identities, and beside a
+difference to the reference row ("vs ref.") it is corrected for the table's comparisons
+(:mod:`dsanet.claims`).
 """
 from __future__ import annotations
 
@@ -10,6 +15,11 @@ import numpy as np
 import pandas as pd
 
 from .sweep import TableResult
+
+PLUS_MINUS = ("\"±\" is the half-width of a 95% interval covering training seeds and test "
+              "identities; beside a difference to the reference row it is corrected for the "
+              "table's comparisons (simultaneous, per table and scorer)")
+
 
 def fmt_cell(mean: float, lo: float, hi: float, digits: int = 1) -> str:
     """``"91.2 ± 1.3"``: the mean and the half-width of its 95% interval (no ``±`` if unknown)."""
@@ -43,10 +53,15 @@ def wide(result: TableResult, scorer: str | None = None) -> pd.DataFrame:
 
 
 def _versus(comp: pd.DataFrame, row: str, column: str) -> str:
-    """"+1.2 ± 2.0, unresolved": the difference to the reference row and the paper's claim."""
+    """"+1.2 ± 2.0, unresolved": the difference to the reference row with the half-width of its
+    corrected 95% interval, and the verdict on the paper's claim."""
     if not len(comp) or (row, column) not in comp.index:
         return "ref." if len(comp) and row in set(comp["reference"]) else "-"
     c = comp.loc[(row, column)]
+    if isinstance(c, pd.DataFrame):       # one line per metric (Table XII): the row's own
+        c = c.iloc[0]
+    if not np.isfinite(c["half"]):
+        return f"{c['diff']:+.1f}, {c['verdict']}"
     return f"{c['diff']:+.1f} ± {c['half']:.1f}, {c['verdict']}"
 
 
@@ -76,21 +91,35 @@ def how_made(made: dict) -> str:
     if made.get("steps"):
         parts.append(f"{made['steps']} steps per run, batch {made.get('batch_size')}, "
                      f"backbone `{made.get('backbone')}`")
+    if made.get("protocol") == "frozen":
+        parts.append("the sweep protocol (the identity-pretrained backbones frozen; DEM, generator, "
+                     "discriminator and heads trained on their cached activation maps, "
+                     "`backbone_train=\"frozen\"`)")
+    elif made.get("protocol"):
+        parts.append("trained end to end")
     if made.get("scorer"):
         parts.append(f"matching scored by {made['scorer']}")
     seeds = made.get("seeds")
     if seeds is not None:
         parts.append(f"seeds {list(seeds)}")
-    if made.get("steps"):
+    if made.get("interval") == "seeds and test identities":
+        parts.append(PLUS_MINUS)
+    elif made.get("interval", "").endswith("test identities"):
+        parts.append(PLUS_MINUS + f" (here: {made['interval']})")
+    elif made.get("interval", "").startswith("test identities"):
+        parts.append(f"no ± where only {made['interval']}")
+    elif made.get("steps"):
         ci = ("95% Student-t interval over seeds" if len(seeds or []) >= 2
               else "95% bootstrap interval over the test tuples (one seed)")
         parts.append(f"± is the half-width of the {ci}")
     extra = f" {made['note']}" if made.get("note") else ""
     if made.get("comparison"):
         extra += " " + " ".join(f"{s}: {line}." for s, line in made["comparison"].items())
-        extra += (" \"vs ref.\": difference to the reference row (the paper's chosen variant) with "
-                  "its 95% interval, and whether the paper's claim for the row holds, fails or "
-                  "cannot be resolved at this size.")
+        extra += (" \"vs ref.\": difference to the reference row (the paper's chosen variant), ± "
+                  "the half-width of its 95% interval corrected for the table's comparisons "
+                  f"({made.get('correction', 'maxt')}, `dsanet/claims.py`), and the verdict on "
+                  "the paper's claim: reproduced, contradicted, no effect (inside ±1 point where "
+                  "the paper claims >= 1), unresolved, or no claim (|paper difference| < 0.3).")
     return "Made with " + ", ".join(parts) + "." + extra
 
 
@@ -139,3 +168,29 @@ def write_result(result: TableResult, out_dir: str | Path) -> Path:
     if len(result.comparison):
         result.comparison.to_csv(path.with_name(f"table_{result.table.name}_claims.csv"), index=False)
     return path
+
+
+def run_tables(names, base_cfg, seeds_of: dict, runs_root, steps=None, rows=None,
+               out_dir=None) -> tuple[dict, pd.DataFrame]:
+    """Every table of ``names`` from its cached runs (:func:`run_table`), its files under
+    ``out_dir`` and all comparisons in ``out_dir/tables/verdicts.csv`` -> (results, verdicts).
+
+    A table with one seed per row (Table XII in smoke) borrows the seed variance pooled over the
+    tables before it (:func:`dsanet.claims.pooled_seed_variance`); ``seeds_of``: table -> seeds.
+    """
+    from .. import claims
+    from .sweep import run_table
+
+    results = {}
+    for name in names:
+        prior = (claims.pooled_seed_variance(pd.concat(
+            [r.identity.assign(table=n) for n, r in results.items()])) if results else None)
+        results[name] = run_table(name, base_cfg, seeds=seeds_of[name], runs_root=runs_root,
+                                  steps=steps, rows=rows, log=None, seed_prior=prior)
+        if out_dir is not None:
+            write_result(results[name], out_dir)
+    frames = [r.comparison for r in results.values()]
+    if out_dir is None:
+        return results, pd.concat(frames, ignore_index=True)
+    path = claims.write_verdicts(frames, Path(out_dir) / "tables" / "verdicts.csv")
+    return results, pd.read_csv(path)

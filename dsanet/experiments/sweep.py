@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..config import Config
 from .cache import _DONE, cached_run, run_dir
-from .cells import paper_numbers, read_cell, reduce_cells
+from .cells import identity_records, paper_numbers, read_cell, reduce_identity_cells
 from .tables import SCORERS, Table, budget, cell_configs, get_table, table_configs
 
 # ----------------------------------------------------------------------------- process pool
@@ -34,7 +34,8 @@ def _pretrain_inputs(cfg: Config) -> str:
 
 
 def prepare_pretrained(cfg: Config) -> None:
-    """Train and cache ``cfg``'s pretrained backbones now, if it uses them and they are missing.
+    """Train and cache ``cfg``'s pretrained backbones now, if it uses them and they are missing,
+    and, under the sweep protocol (``backbone_train="frozen"``), their training maps.
 
     :func:`run_many` calls it in the parent process before its pool starts, so the pretraining
     (:mod:`dsanet.engine.pretrain`) runs once on every thread instead of in one single-threaded
@@ -51,6 +52,14 @@ def prepare_pretrained(cfg: Config) -> None:
     path = pretrained_path(cfg, train)
     if path is None or not path.is_file():
         pretrained_backbones(cfg, train, resolve_device(cfg))
+    if cfg.backbone_train == "frozen":   # and the sweep protocol's maps of those backbones
+        from ..engine.maps import training_maps
+        from ..engine.pretrain import init_backbones
+        from ..models.dsanet import DSANet
+
+        model = DSANet(cfg)
+        init_backbones(model, cfg, train, resolve_device(cfg))
+        training_maps(model.to(resolve_device(cfg)), train, cfg, resolve_device(cfg))
 
 
 def _worker_init() -> None:
@@ -82,46 +91,79 @@ def run_many(cfgs, runs_root: str | Path = "runs", workers: int = 1, snapshots=(
     if workers > 1 and len(todo) > 1:   # pretrained backbones (if any) once, here, on every thread
         for c in {_pretrain_inputs(c): c for c in todo.values()}.values():
             prepare_pretrained(c)
-    jobs = sorted(todo.items(), key=lambda kv: -_expected_cost(kv[1]))
-    jobs = [(c.to_dict(), str(runs_root), d in snap) for d, c in jobs]
-    t0 = time.perf_counter()
-    if workers <= 1 or len(jobs) <= 1:
-        done = map(_worker_run, jobs)
-        pool = None
-    else:
+    return _schedule(todo, snap, runs_root, workers, log)
+
+
+def _schedule(todo: dict, snap: set, runs_root, workers: int, log) -> int:
+    """Train the runs of ``todo`` (run dir -> config), longest first, ``workers`` at a time.
+
+    A run that fine-tunes another run of ``todo`` (``init_from`` its checkpoint) is held back
+    until that one has finished and then goes first, so both processes stay busy instead of
+    waiting for a second round. A worker's error is raised here (the pool is then stopped).
+    """
+    waits = {d: Path(c.init_from).parent for d, c in todo.items()
+             if c.init_from and Path(c.init_from).parent in todo}
+    queue = sorted((d for d in todo if d not in waits), key=lambda d: -_expected_cost(todo[d]))
+    t0, n, pool, pending = time.perf_counter(), 0, None, {}
+
+    def job(d):
+        return todo[d].to_dict(), str(runs_root), d in snap
+
+    def finished(d, name, wall):
+        nonlocal n
+        n += 1
+        if log:
+            log(f"[{n}/{len(todo)}] {name}: {wall:.0f} s (elapsed {time.perf_counter() - t0:.0f} s)")
+        for w in [w for w, dep in waits.items() if dep == d]:
+            del waits[w]
+            queue.insert(0, w)
+
+    if workers > 1 and len(todo) > 1:
         import multiprocessing
 
-        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), _worker_init)
-        done = pool.imap_unordered(_worker_run, jobs)
+        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(todo)), _worker_init)
     try:
-        for i, (name, wall, _) in enumerate(done, 1):
-            if log:
-                elapsed = time.perf_counter() - t0
-                log(f"[{i}/{len(jobs)}] {name}: {wall:.0f} s (elapsed {elapsed:.0f} s)")
+        while queue or pending:
+            if pool is None:
+                d = queue.pop(0)
+                finished(d, *_worker_run(job(d))[:2])
+                continue
+            while queue and len(pending) < workers:
+                d = queue.pop(0)
+                pending[pool.apply_async(_worker_run, (job(d),))] = d
+            done = [r for r in pending if r.ready()]
+            if not done:
+                time.sleep(0.2)
+                continue
+            for r in done:
+                finished(pending.pop(r), *r.get()[:2])
     finally:
         if pool is not None:
-            pool.close()
+            pool.terminate() if pending else pool.close()
             pool.join()
-    return len(jobs)
+    return n
 
 
 # ----------------------------------------------------------------------------- sweeps
 
 @dataclass
 class TableResult:
-    """A table reduced over seeds (``cells``), its per-run values (``runs``) and how it was made."""
+    """A table reduced over seeds (``cells``), its per-run values (``runs``), their per-identity
+    values (``identity``), the comparisons with the reference row and how it was made."""
 
     table: Table
     cells: pd.DataFrame          # row, column, mean, ci_low, ci_high, ci, n_seeds, values, paper
     runs: pd.DataFrame           # row, column, seed, value, ci_low, ci_high, run, cached, wall_s
     made: dict = field(default_factory=dict)
     comparison: pd.DataFrame = field(default_factory=pd.DataFrame)   # claims.compare
+    # scorer, row, column, seed, identity, value (percent), weight, metric, k, run (claims' input)
+    identity: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def plan(tables, base_cfg: Config, seeds=(0,), steps: int | None = None,
          runs_root: str | Path = "runs", rows: int | None = None) -> dict:
     """What :func:`run_table` over ``tables`` will do: cells, distinct runs, runs not yet cached."""
-    cfgs = table_configs(tables, base_cfg, seeds, steps, rows)
+    cfgs = table_configs(tables, base_cfg, seeds, steps, rows, runs_root)
     dirs = {run_dir(c, runs_root) for c in cfgs}
     return {"cells": len(cfgs), "runs": len(dirs), "steps": budget(base_cfg, steps).steps,
             "to_train": sum(not (d / _DONE).exists() for d in dirs)}
@@ -129,37 +171,64 @@ def plan(tables, base_cfg: Config, seeds=(0,), steps: int | None = None,
 
 def run_table(table: str, base_cfg: Config, seeds=(0,), runs_root: str | Path = "runs",
               steps: int | None = None, progress: bool = False, scorers=SCORERS,
-              rows: int | None = None, log: Callable[[str], None] | None = print) -> TableResult:
+              rows: int | None = None, log: Callable[[str], None] | None = print,
+              seed_prior: pd.DataFrame | None = None) -> TableResult:
     """Train every cell of ``table`` over ``seeds`` (cached) and reduce it (mean, 95% CI, paper).
 
     ``steps`` shortens every run (see :func:`budget`); ``rows`` keeps the first rows only (smoke);
     ``scorers`` rank matching candidates (:data:`SCORERS`; one set of cells each; retrieval cells
     are distance-ranked mAP whatever the scorer). Values are percentages like the paper's.
+    Intervals cover seeds and test identities where the runs hold per-identity values
+    (:mod:`dsanet.claims`); ``seed_prior`` (:func:`dsanet.claims.pooled_seed_variance` of other
+    tables) gives a seed variance to a table with one seed per row (Table XII).
     """
     t = get_table(table)
     base = budget(base_cfg, steps)
-    recs = []
+    recs, ident = [], []
     t0 = time.perf_counter()
-    for row, col, seed, cfg in cell_configs(t.name, base, seeds, rows):
+    for row, col, seed, cfg in cell_configs(t.name, base, seeds, rows, runs_root):
         run = cached_run(cfg, runs_root, progress=progress)
         for scorer in scorers:
-            v, lo, hi = read_cell(run.metrics, col.select(cfg.task, scorer))
+            sel = col.select(cfg.task, scorer)
+            v, lo, hi = read_cell(run.metrics, sel)
             recs.append({"scorer": scorer, "row": row, "column": col.name, "seed": seed,
                          "value": 100 * v, "ci_low": 100 * lo, "ci_high": 100 * hi,
                          "run": run.dir.name, "cached": run.cached, "wall_s": run.wall_s})
+            ident.append(identity_records(run, sel, v, scorer=scorer, row=row, column=col.name,
+                                          seed=seed, metric=sel["metric"],
+                                          k=sel.get("k", float("nan")), run=run.dir.name))
         if log and not run.cached:
             log(f"table {t.name} | {row} | {col.name} | seed {seed}: {100 * v:.1f} "
                 f"({run.wall_s:.0f} s)")
     runs = pd.DataFrame(recs)
-    cells = reduce_cells(runs).merge(paper_numbers(t.name), on=["row", "column"], how="left")
+    identity = pd.concat(ident, ignore_index=True)
+    cells = reduce_identity_cells(identity, runs, seed_prior).merge(
+        paper_numbers(t.name), on=["row", "column"], how="left")
     if rows is not None:
         t = dataclasses.replace(t, rows=t.rows[:rows])
     made = {"table": t.name, "profile": base.profile, "steps": base.steps, "scorers": list(scorers),
             "batch_size": base.batch_size, "backbone": base.backbone, "seeds": [int(s) for s in seeds],
             "eval_tuples": base.eval_tuples, "runs": int(runs["run"].nunique()),
             "trained_now": int((~runs.drop_duplicates("run")["cached"]).sum()),
-            "wall_s": round(time.perf_counter() - t0, 1), "note": t.note}
-    return TableResult(t, cells, runs, made, compare_rows(t.name, runs, cells))
+            "wall_s": round(time.perf_counter() - t0, 1), "note": t.note,
+            "interval": _interval_kind(identity, seeds, seed_prior),
+            "protocol": base.backbone_train}
+    comparison = compare_rows(t.name, identity, cells, seed_prior)
+    if len(comparison):
+        made["correction"] = comparison["correction"].iloc[0].split(",")[0]
+    return TableResult(t, cells, runs, made, comparison, identity)
+
+
+def _interval_kind(identity: pd.DataFrame, seeds, seed_prior=None) -> str:
+    """What a table's "±" covers, for :func:`dsanet.experiments.how_made`."""
+    many = len(list(seeds)) >= 2
+    if identity["identity"].notna().all():
+        if many:
+            return "seeds and test identities"
+        if seed_prior is not None and len(seed_prior):
+            return "seeds (variance borrowed from other tables) and test identities"
+        return "test identities (one seed, no seed variance: no interval)"
+    return "seeds" if many else "test tuples (bootstrap, one seed)"
 
 
 def xii_defaults() -> dict[str, float]:
@@ -170,9 +239,13 @@ def xii_defaults() -> dict[str, float]:
     return {r.param: float(r.setting) for r in xii.itertuples() if r.chosen}
 
 
-def compare_rows(table: str, runs: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
-    """Each row against the table's reference row, with the paper's claim (:mod:`dsanet.claims`)."""
+def compare_rows(table: str, records: pd.DataFrame, cells: pd.DataFrame,
+                 seed_prior: pd.DataFrame | None = None, **kw) -> pd.DataFrame:
+    """Each row against the table's reference row, with the paper's claim and the verdict
+    (:func:`dsanet.claims.compare`): ``records`` the per-identity values (``TableResult.identity``),
+    ``cells`` the paper's numbers (column ``paper``); ``kw`` to :func:`~dsanet.claims.compare`."""
     from ..claims import compare
 
-    return compare(table, runs, cells, xii_defaults() if table == "XII" else None)
+    return compare(table, records, cells, xii_defaults() if table == "XII" else None,
+                   prior=seed_prior, **kw)
 

@@ -20,20 +20,29 @@ from ..config import Config
 # embeddings, what the structured metric of eqs. 21-22 trains). Every table carries both.
 SCORERS = ("classifier", "distance")
 
-# Training steps per run of a table sweep, by profile (None: the profile's own steps). The quick
-# sweep trains every row with the headline's recipe for the first 250 of its 2,400 steps (its
-# schedule unchanged, see budget): with 3 seeds per cell that is the most the main job's hour on
-# 2 CPU cores holds (130 runs). From the pretrained backbones (``backbone_init="identity"``) a
-# 250-step run is at 0.79-0.82 validation, the headline's plateau 0.86-0.87: close, NOT the
-# plateau (docs/fidelity.md, "Learning on the benchmark", Session 4).
-SWEEP_STEPS = {"smoke": 2, "quick": 250, "paper": None, "published": None}
+# How a table sweep trains its runs, by profile: Config overrides applied by :func:`budget`.
+# quick: the sweep protocol of docs/fidelity.md ("Session 7") - every row starts from the same
+# identity-pretrained backbones and keeps them frozen; their activation maps are computed once per
+# data tree (training views: voice crops, face flips; dsanet.engine.maps) and DEM, the generator,
+# the discriminator and the heads train on them (~5x cheaper a run than end to end). Table IV and
+# Figs. 5 and 7 train end to end. smoke: the same path in seconds. paper: end to end (a GPU).
+SWEEP_PROTOCOL = {
+    "quick": {"backbone_train": "frozen"},
+    "smoke": {"backbone_train": "frozen", "backbone_init": "identity", "pretrain_steps": 2},
+}
+# Training steps per run of a table sweep, by profile (None: the profile's own steps), each run
+# with its learning-rate schedule over those steps (see budget). quick: chosen on validation to
+# reach the plateau of the frozen protocol (each checked row within 1 point of its own longer run;
+# docs/fidelity.md, "Session 7").
+SWEEP_STEPS = {"smoke": 2, "quick": 900, "paper": None, "published": None}
 # Steps of Table IV's published-script rows (None: the profile's). At quick sizes a step of the
 # published preset costs ~3x ours (its CNN resizes the inputs up to 224 px), so the two runs get a
 # quarter of the headline's steps, with the script's schedule scaled to them.
 PUBLISHED_STEPS = {"quick": 600}
-# Training seeds per cell: at least 3 for Tables V-XI (mean and Student-t interval), 1 for XII.
-SWEEP_SEEDS = {"XII": 1}
-DEFAULT_SEEDS = 3
+# Training seeds per cell: 5 for Tables V-XI, 3 for XII (a row's estimate is its mean over seeds;
+# the interval covers seeds and test identities, dsanet.claims).
+SWEEP_SEEDS = {"XII": 3}
+DEFAULT_SEEDS = 5
 
 
 def table_seeds(table: str, seeds: int | None = None, smoke: bool = False) -> list[int]:
@@ -169,34 +178,52 @@ def presets(table: str) -> list[tuple[str, dict]]:
 
 
 def budget(base: Config, steps: int | None = None) -> Config:
-    """A base config for a sweep: the first ``steps`` steps of ``base``'s run - its learning-rate
-    schedule kept at ``base``'s length (``schedule_steps``), so a sweep run is the headline run
-    stopped early rather than one with the whole decay squeezed into fewer steps - validated at
-    half-way and at the end, with the two evaluation sizes the tables read (k = 2 and 10), the
-    same for every table so that runs shared between tables are the same config and train once."""
+    """A base config for a sweep: the profile's sweep protocol (:data:`SWEEP_PROTOCOL`) and
+    ``steps`` steps with the learning-rate schedule over those steps, validated at half-way and at
+    the end, with the two evaluation sizes the tables read (k = 2 and 10) - the same for every
+    table, notebook 02's adversarial-target runs and notebook 03's tracked run, so that runs
+    shared between them are the same config and train once."""
+    base = base.replace(**SWEEP_PROTOCOL.get(base.profile, {}))
     if steps is None or int(steps) == base.steps:
         return base
-    return base.replace(steps=int(steps), eval_every=max(1, int(steps) // 2),
-                        schedule_steps=base.schedule_steps or base.steps,
+    return base.replace(steps=int(steps), eval_every=max(1, int(steps) // 2), schedule_steps=0,
                         eval_ks=tuple(sorted({2, 10})))
 
 
-def cell_configs(table: str, base: Config, seeds, rows: int | None = None
+def retrieval_row(base: Config, overrides: dict, seed: int, runs_root=None) -> Config:
+    """A retrieval row of Table XII: eq. (25) on the paper's retrieval schedule
+    (:func:`dsanet.config.retrieval_profile`), fine-tuning the matching model of its seed (Sec.
+    III-E, as Table IV's retrieval run): ``init_from`` the best checkpoint of the sweep's DSANet
+    run (``base`` at ``seed``) under ``runs_root`` (from scratch when ``runs_root`` is None)."""
+    from ..config import retrieval_profile
+    from .cache import run_dir   # cache imports nothing of this module
+
+    cfg = retrieval_profile(base.replace(**overrides, seed=int(seed)))
+    if runs_root is None:
+        return cfg
+    return cfg.replace(init_from=str(run_dir(base.replace(seed=int(seed)), runs_root) / "best.pt"))
+
+
+def cell_configs(table: str, base: Config, seeds, rows: int | None = None, runs_root=None
                  ) -> list[tuple[str, Column, int, Config]]:
     """Every (row, column, seed) of ``table`` with the config of the run behind it
-    (only the first ``rows`` rows when given)."""
+    (only the first ``rows`` rows when given). Retrieval rows fine-tune their seed's matching run
+    under ``runs_root`` (:func:`retrieval_row`)."""
     t = get_table(table)
     out = []
     for row, ov in t.rows[:rows]:
         for col in t.columns:
             for s in seeds:
-                cfg = base.replace(**{**ov, **col.run_overrides(), "seed": int(s)})
+                if ov.get("task") == "retrieval":
+                    cfg = retrieval_row(base, {**ov, **col.run_overrides()}, s, runs_root)
+                else:
+                    cfg = base.replace(**{**ov, **col.run_overrides(), "seed": int(s)})
                 out.append((row, col, int(s), cfg))
     return out
 
 
 def table_configs(tables, base_cfg: Config, seeds=(0,), steps: int | None = None,
-                  rows: int | None = None) -> list[Config]:
+                  rows: int | None = None, runs_root=None) -> list[Config]:
     """The config of every cell of ``tables`` (duplicates included), as :func:`run_table` does."""
     base = budget(base_cfg, steps)
-    return [c for t in tables for *_, c in cell_configs(t, base, seeds, rows)]
+    return [c for t in tables for *_, c in cell_configs(t, base, seeds, rows, runs_root)]

@@ -123,8 +123,17 @@ class DSANet(nn.Module):
         if voice.shape[0] != face.shape[0]:
             raise ValueError(f"DSANet.forward_pairs needs one face per voice, got {voice.shape[0]} voices "
                              f"and {face.shape[0]} faces")
-        maps = torch.cat([self.voice_backbone(voice), self.face_backbone(face)])  # (2B, C, H, W)
-        h = self._streams(maps, generator, 2).unflatten(1, (2, voice.shape[0]))  # (S, 2, B, D)
+        return self.forward_pair_maps(self.voice_backbone(voice), self.face_backbone(face), generator)
+
+    def forward_pair_maps(self, voice_maps: Tensor, face_maps: Tensor,
+                          generator: torch.Generator | None = None) -> PairOutput:
+        """Retrieval pass from the backbones' maps (B, C, H, W) each: DEM -> generator.
+
+        What :meth:`forward_pairs` runs after its backbones; called directly on cached maps
+        (``cfg.backbone_train = "frozen"``, :mod:`dsanet.engine.maps`).
+        """
+        maps = torch.cat([voice_maps, face_maps])                                # (2B, C, H, W)
+        h = self._streams(maps, generator, 2).unflatten(1, (2, voice_maps.shape[0]))  # (S, 2, B, D)
         return PairOutput(h_voice=h[:, 0], h_face=h[:, 1])
 
     def forward_batch(self, voice: Tensor, face: Tensor, tuples: dict,
@@ -135,7 +144,15 @@ class DSANet(nn.Module):
         (:func:`dsanet.data.sampling.in_batch_tuples`). One backbone call per modality, one
         generator call on every stream, one classifier call per direction.
         """
-        pairs = self.forward_pairs(voice, face, generator)                  # (S, B, D) each
+        return self.batch_from_pairs(self.forward_pairs(voice, face, generator), tuples)
+
+    def forward_batch_maps(self, voice_maps: Tensor, face_maps: Tensor, tuples: dict,
+                           generator: torch.Generator | None = None) -> BatchOutput:
+        """:meth:`forward_batch` from the backbones' maps (B, C, H, W) each (cached, frozen backbones)."""
+        return self.batch_from_pairs(self.forward_pair_maps(voice_maps, face_maps, generator), tuples)
+
+    def batch_from_pairs(self, pairs: PairOutput, tuples: dict) -> BatchOutput:
+        """Every item's embeddings (S, B, D) -> the in-batch tuples of each direction."""
         out = {}
         for d, (anchor, cands) in tuples.items():
             a, c = (pairs.h_voice, pairs.h_face) if d == "vf" else (pairs.h_face, pairs.h_voice)

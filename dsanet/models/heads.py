@@ -6,6 +6,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .. import variants
+from .lean import Dropout
 
 HEADS = variants.names("head")  # registered in dsanet.variants.HEADS, with their descriptions
 
@@ -38,15 +39,15 @@ class MatchingClassifier(nn.Module):
         self.k, self.embed_dim, self.head = k, embed_dim, head
         if head == "mlp":   # another reading of "(k+1)*128 ... classified as k-dimensional output"
             hidden = 4 * embed_dim
-            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear((k + 1) * embed_dim, hidden),
+            self.net = nn.Sequential(Dropout(dropout), nn.Linear((k + 1) * embed_dim, hidden),
                                      nn.LeakyReLU(0.2), nn.Linear(hidden, k))
             return
         if head == "pairwise":
             linear = nn.Linear(embed_dim, 1)
-            self.net = nn.Sequential(nn.Dropout(dropout), spectral_norm(linear) if spectral else linear)
+            self.net = nn.Sequential(Dropout(dropout), spectral_norm(linear) if spectral else linear)
             return
         linear = nn.Linear((k + 1) * embed_dim, k)
-        self.net = nn.Sequential(nn.Dropout(dropout), spectral_norm(linear) if spectral else linear,
+        self.net = nn.Sequential(Dropout(dropout), spectral_norm(linear) if spectral else linear,
                                  nn.BatchNorm1d(k))
 
     def forward(self, anchor: Tensor, cands: Tensor) -> Tensor:

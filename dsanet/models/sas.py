@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .. import variants
+from .lean import Dropout, pointwise
 
 ADVERSARIAL = variants.names("adversarial")
 
@@ -56,12 +57,12 @@ class SelfAttention(nn.Module):
         B, C, H, W = x.shape
         if H < 2 or W < 2:
             raise ValueError(f"SelfAttention needs maps with H, W >= 2, got {H}x{W}")
-        q = self.query(x).flatten(2)                  # (B, C/8, N)
-        k = self.pool(self.key(x)).flatten(2)         # (B, C/8, N/4)
-        v = self.pool(self.value(x)).flatten(2)       # (B, C/2, N/4)
+        q = pointwise(self.query, x).flatten(2)                  # (B, C/8, N)
+        k = self.pool(pointwise(self.key, x)).flatten(2)         # (B, C/8, N/4)
+        v = self.pool(pointwise(self.value, x)).flatten(2)       # (B, C/2, N/4)
         attn = torch.softmax(q.transpose(1, 2) @ k, dim=-1)  # (B, N, N/4)
         y = (v @ attn.transpose(1, 2)).view(B, -1, H, W)      # (B, C/2, H, W)
-        return x + self.gamma * self.out(y)
+        return x + self.gamma * pointwise(self.out, y)
 
 
 class Generator(nn.Module):
@@ -79,18 +80,18 @@ class Generator(nn.Module):
         sn = spec.spectral_norm
         self.in_shape = (cfg.channels, cfg.map_size, cfg.map_size)
         in_features = cfg.channels * cfg.map_size * cfg.map_size
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.attention = SelfAttention(cfg.channels, spectral=sn) if spec.self_attention else nn.Identity()
         if cfg.projection == "linear":   # the two-tower baseline: one linear map to the embedding
-            self.mlp = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout),
+            self.mlp = nn.Sequential(nn.Flatten(), Dropout(cfg.dropout),
                                      nn.Linear(in_features, cfg.embed_dim))
             return
         if cfg.projection != "mlp":
             raise ValueError(f"projection must be 'mlp' or 'linear', got {cfg.projection!r}")
         self.mlp = nn.Sequential(
-            nn.Flatten(), nn.Dropout(cfg.dropout),
+            nn.Flatten(), Dropout(cfg.dropout),
             _sn(nn.Linear(in_features, cfg.hidden_dim), sn), nn.BatchNorm1d(cfg.hidden_dim),
-            nn.LeakyReLU(0.2), nn.Dropout(cfg.dropout),
+            nn.LeakyReLU(0.2), Dropout(cfg.dropout),
             _sn(nn.Linear(cfg.hidden_dim, cfg.embed_dim), sn), nn.BatchNorm1d(cfg.embed_dim),
             nn.Tanh(),
         )
