@@ -32,8 +32,8 @@
 # "frozen"`): every row starts from the same identity-pretrained backbones, as every row of the
 # paper fine-tunes one pretrained ResNet18, and keeps them fixed; their activation maps are
 # computed once per data tree with the training augmentations (voice crops, face flips) and DEM,
-# the generator, the discriminator and the heads train on them, 900 steps a run (the plateau of
-# this protocol on validation), 5 seeds (Table XII: 3). Table IV and Figs. 5 and 7 train end to
+# the generator, the discriminator and the heads train on them, 600 steps a run (on validation
+# ~1.5 points short of this protocol's plateau), 5 seeds (Table XII: 3). Table IV and Figs. 5 and 7 train end to
 # end. Why, and what the protocol changes on validation: `docs/fidelity.md`, Session 7.
 #
 # | table | what changes |

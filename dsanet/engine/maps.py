@@ -132,17 +132,24 @@ def compute_maps(model: nn.Module, cached, cfg, device) -> Maps:
     return Maps(torch.cat(voice), torch.cat(face))
 
 
+_TRAIN: dict[Path, Maps] = {}   # this process's training maps (a sweep worker trains many runs)
+
+
 def training_maps(model: nn.Module, cached, cfg, device) -> Maps:
-    """The training-split maps of ``model``'s backbones, computed once per key and read back."""
+    """The training-split maps of ``model``'s backbones, computed once per key and read back
+    (once per process: a sweep worker's later runs on the same backbones reuse them)."""
     path = maps_path(model, cached, cfg)
     if path is None:
         return compute_maps(model, cached, cfg, device)
-    with _locked(path):
-        if not path.is_file():
-            m = compute_maps(model, cached, cfg, device)
-            save_checkpoint({"voice": m.voice, "face": m.face}, path)
-    state = load_checkpoint(path)
-    return Maps(state["voice"], state["face"])
+    if path not in _TRAIN:
+        with _locked(path):
+            if not path.is_file():
+                m = compute_maps(model, cached, cfg, device)
+                save_checkpoint({"voice": m.voice, "face": m.face}, path)
+        state = load_checkpoint(path)
+        _TRAIN.clear()
+        _TRAIN[path] = Maps(state["voice"], state["face"])
+    return _TRAIN[path]
 
 
 _EVAL: dict[str, tuple[Tensor, Tensor]] = {}   # this process's evaluation maps, by key
