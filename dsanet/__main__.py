@@ -1,4 +1,5 @@
-"""Command line: ``python -m dsanet {generate,protocols,train,evaluate,match,embed,card,reproduce}``.
+"""Command line: ``python -m dsanet <command>``: generate, protocols, prepare, train, evaluate,
+match, embed, card, reproduce.
 
 Each sub-command lives beside the code it drives and exposes ``add_arguments(parser)`` and
 ``run(args)``; this file only wires them together, configures logging (``--verbose`` /
@@ -18,6 +19,7 @@ from . import __version__
 COMMANDS = {
     "generate": ("dsanet.data.synthetic", "write the embedded cross-modal identity benchmark"),
     "protocols": ("dsanet.data.protocols", "write matching / verification / retrieval lists"),
+    "prepare": ("dsanet.data.prepare", "check VoxCeleb1 + VGGFace downloads, write a config"),
     "train": ("dsanet.engine.cli", "train a model, evaluate it on test, write metrics.json"),
     "evaluate": ("dsanet.engine.cli", "evaluate a checkpoint on test or on list files"),
     "match": ("dsanet.inference", "rank faces for a voice (or voices for a face)"),
