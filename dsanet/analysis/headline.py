@@ -245,6 +245,7 @@ def made_of(runs: dict[str, list[Run]], cfg: Config, chance_map: dict | None = N
             "seeds": sorted({r.cfg.seed for n, rs in runs.items() if not n.startswith("published")
                              for r in rs}),
             "scorer": "distance and classifier (one row each)",
+            "interval": "seeds and test identities",
             "runs": {k: [r.dir.name for r in rs] for k, rs in runs.items()},
             "note": f"k = 10 columns come from runs trained on 1:10 tuples ({k10.steps} steps; the "
                     "binary model read at k = 10 and for retrieval is its own row); mAP from "
