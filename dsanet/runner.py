@@ -202,13 +202,15 @@ def _merge_record(path: Path, record: dict) -> None:
             ran = {e["notebook"] for e in record["notebooks"]}
             keep = [e for e in old.get("notebooks", []) if e["notebook"] not in ran]
             record["notebooks"] = sorted(keep + record["notebooks"], key=lambda e: e["notebook"])
-            if keep:   # a partial re-run: say so, and total the notebooks' own times
+            if keep:   # a partial re-run: say so; the total stays the full run's own time
+                earlier = old.get("rerun", {}).get("notebooks", [])
                 record["rerun"] = {"command": record["command"], "started": record["started"],
-                                   "notebooks": sorted(ran)}
-                first = old.get("first_run") or {k: old.get(k) for k in ("command", "started")}
+                                   "notebooks": sorted(ran | set(earlier))}
+                first = old.get("first_run") or {k: old.get(k)
+                                                 for k in ("command", "started", "total_wall_s")}
                 record["first_run"] = first
                 record["command"], record["started"] = first["command"], first["started"]
-                record["total_wall_s"] = round(sum(e.get("wall_s", 0) for e in record["notebooks"]), 1)
+                record["total_wall_s"] = first["total_wall_s"]
     path.write_text(json.dumps(record, indent=1, default=str))
 
 
@@ -305,8 +307,10 @@ def write_readme(out: Path) -> Path:
              f"- profile: `{info.get('profile')}`; "
              f"parameters: `{json.dumps(info.get('parameters', {}))}`",
              f"- started: {info.get('started')}; total wall time: {info.get('total_wall_s')} s"
-             + (" (sum of the notebooks' times)" if info.get("rerun") else ""),
-             *([f"- re-run since: `{info['rerun']['command']}` at {info['rerun']['started']} "
+             + (" (the full run; the table below shows each notebook's latest time)"
+                if info.get("rerun") else ""),
+             *([f"- re-run since (on the cached runs): `{info['rerun']['command']}` at "
+                f"{info['rerun']['started']} "
                 f"({', '.join(info['rerun']['notebooks'])})"] if info.get("rerun") else []),
              f"- device: {'CUDA ' + dev.get('gpu', '') if dev.get('cuda') else 'CPU'}"
              f" ({v.get('cpu_count')} CPU cores visible; threads and training processes per "

@@ -140,6 +140,12 @@ def test_partial_rerun_keeps_the_full_runs_record(tmp_path):
     _merge_record(path, part)
     rec = json.loads(path.read_text())
     assert rec["started"] == "T0" and rec["command"] == "python -m dsanet reproduce"
-    assert rec["total_wall_s"] == 64.0                                   # 60 kept + 4 re-run
+    assert rec["total_wall_s"] == 100.0                  # the full run's time, not 60 + 4
+    assert [e["wall_s"] for e in rec["notebooks"]] == [60.0, 4.0]       # each notebook's latest
     assert rec["rerun"] == {"command": "python -m dsanet reproduce --only 01", "started": "T1",
                             "notebooks": ["01_b.ipynb"]}
+    again = {"command": "python -m dsanet reproduce --only 00", "profile": "quick", "started": "T2",
+             "total_wall_s": 3.0, "notebooks": [{"notebook": "00_a.ipynb", "wall_s": 3.0}]}
+    _merge_record(path, again)
+    rec = json.loads(path.read_text())
+    assert rec["total_wall_s"] == 100.0 and rec["rerun"]["notebooks"] == ["00_a.ipynb", "01_b.ipynb"]
