@@ -1,5 +1,5 @@
 """Command line: ``python -m dsanet <command>``: generate, protocols, prepare, train, evaluate,
-match, embed, card, reproduce.
+match, embed, card, sweep, reproduce.
 
 Each sub-command lives beside the code it drives and exposes ``add_arguments(parser)`` and
 ``run(args)``; this file only wires them together, configures logging (``--verbose`` /
@@ -25,6 +25,7 @@ COMMANDS = {
     "match": ("dsanet.inference", "rank faces for a voice (or voices for a face)"),
     "embed": ("dsanet.inference", "export the embedding of every item of a data tree"),
     "card": ("dsanet.card", "ship a checkpoint: copy it to models/ and write its model card"),
+    "sweep": ("dsanet.experiments.cli", "train the tables' runs (local pool or Ray), write tables"),
     "reproduce": ("dsanet.runner", "run the notebooks with papermill into reports/"),
 }
 EXIT_USAGE = 2
@@ -66,7 +67,8 @@ def user_errors() -> tuple[type, ...]:
     from .engine.device import DeviceError
 
     return (ValueError, argparse.ArgumentTypeError, FileNotFoundError, FileExistsError,
-            NotADirectoryError, IsADirectoryError, PermissionError, CheckpointError, DeviceError)
+            NotADirectoryError, IsADirectoryError, PermissionError, CheckpointError, DeviceError,
+            ConnectionError)
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as e:
         if debug or e.name in (None, "dsanet") or str(e.name).startswith("dsanet."):
             raise
-        extra = "notebooks" if e.name in ("papermill", "nbformat", "nbclient", "jupytext") else None
+        extra = ("notebooks" if e.name in ("papermill", "nbformat", "nbclient", "jupytext")
+                 else "cluster" if e.name == "ray" else None)
         hint = f"; install it with pip install 'dsanet[{extra}]'" if extra else ""
         print(f"dsanet {chosen or ''}: error: the {e.name} package is not installed{hint}",
               file=sys.stderr)

@@ -16,6 +16,7 @@ from pathlib import Path
 SMOKE_OUT = "runs/smoke_reports"   # smoke runs (CI, nbval) never write into reports/
 SCRATCH_OUT = "runs/notebooks"     # interactive runs: reports/ only when asked for
 REPORTS = "reports"                # what ``python -m dsanet reproduce`` passes as out_dir
+RUNS_ENV = "DSANET_RUNS"           # training runs when setup() is given no runs_dir (else runs/)
 
 
 # ----------------------------------------------------------------------------- the notebooks' side
@@ -67,13 +68,15 @@ def notebook_out_dir(profile: str, out_dir: str | Path | None = None) -> Path:
     return Path(SMOKE_OUT if profile == "smoke" else SCRATCH_OUT)
 
 
-def setup(profile: str, out_dir: str | None = None, threads: int = 0, runs_dir: str = "runs",
-          chdir: bool = True) -> Context:
+def setup(profile: str, out_dir: str | None = None, threads: int = 0,
+          runs_dir: str | None = None, chdir: bool = True) -> Context:
     """Prepare a notebook: cwd = repository root, output folders, torch threads, plot style.
 
     ``out_dir`` None: the scratch folder of :func:`notebook_out_dir` (never ``reports/``).
-    ``threads`` > 0 sets ``torch.set_num_threads``.
+    ``threads`` > 0 sets ``torch.set_num_threads``. ``runs_dir`` None: ``$DSANET_RUNS`` when set
+    (a test keeps its training runs out of the repository's ``runs/`` that way), else ``runs``.
     """
+    runs_dir = runs_dir or os.environ.get(RUNS_ENV) or "runs"
     root = repo_root()
     if chdir:
         os.chdir(root)

@@ -206,8 +206,9 @@ def _merge_record(path: Path, record: dict) -> None:
                 earlier = old.get("rerun", {}).get("notebooks", [])
                 record["rerun"] = {"command": record["command"], "started": record["started"],
                                    "notebooks": sorted(ran | set(earlier))}
-                first = old.get("first_run") or {k: old.get(k)
-                                                 for k in ("command", "started", "total_wall_s")}
+                first = old.get("first_run") or {
+                    **{k: old.get(k) for k in ("command", "started", "total_wall_s")},
+                    "notebooks": {e["notebook"]: e.get("wall_s") for e in old.get("notebooks", [])}}
                 record["first_run"] = first
                 record["command"], record["started"] = first["command"], first["started"]
                 record["total_wall_s"] = first["total_wall_s"]
@@ -307,8 +308,8 @@ def write_readme(out: Path) -> Path:
              f"- profile: `{info.get('profile')}`; "
              f"parameters: `{json.dumps(info.get('parameters', {}))}`",
              f"- started: {info.get('started')}; total wall time: {info.get('total_wall_s')} s"
-             + (" (the full run; the table below shows each notebook's latest time)"
-                if info.get("rerun") else ""),
+             + (" (the full run; the table gives each notebook's time in it and in its latest "
+                "run)" if info.get("rerun") else ""),
              *([f"- re-run since (on the cached runs): `{info['rerun']['command']}` at "
                 f"{info['rerun']['started']} "
                 f"({', '.join(info['rerun']['notebooks'])})"] if info.get("rerun") else []),
@@ -317,11 +318,17 @@ def write_readme(out: Path) -> Path:
              "notebook: its `threads` / `workers` parameters)",
              "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()
                                         if k not in ("platform", "cpu_count") and val),
-             f"- platform: {v.get('platform')}", "",
-             "| notebook | status | wall time (s) |", "|---|---|---|"]
+             f"- platform: {v.get('platform')}", ""]
+    full = (info.get("first_run") or {}).get("notebooks") if info.get("rerun") else None
+    if full:
+        lines += ["| notebook | status | full run (s) | latest run (s) |", "|---|---|---|---|"]
+    else:
+        lines += ["| notebook | status | wall time (s) |", "|---|---|---|"]
     for e in info.get("notebooks", []):
         nb = e["notebook"]
-        lines.append(f"| [{nb}]({nb}) | {e['status']} | {e.get('wall_s', '-')} |")
+        cells = [f"[{nb}]({nb})", e["status"], *([str(full.get(nb, "-"))] if full else []),
+                 str(e.get("wall_s", "-"))]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *reading_lines(out / "tables"), "## Tables", ""]
     for md in sorted((out / "tables").glob("table_*.md"), key=_table_order):
         lines += [md.read_text().strip(), ""]

@@ -31,6 +31,8 @@
 #   chance reach - the ceiling and floors the trained models of notebooks 02-06 sit between.
 #
 # Point `data_root` at a real VoxCeleb1/VGGFace tree (with its meta CSV) to see the real counts.
+# Real data has no ground truth of shared traits and no calibration: those two sections then
+# print one line saying they are skipped and why, and the rest runs as on the benchmark.
 
 # %% tags=["parameters"]
 import os
@@ -92,13 +94,16 @@ viz.save(fig, ctx.out, "00_examples")
 #
 # In the benchmark the voice's fundamental frequency and the face's jaw width express the same
 # latent "width", and tract length / face length the same "size" (plus gender, which shifts
-# both). The scatter shows one dot per identity.
+# both). The scatter shows one dot per identity. The traits are the generator's per-sample
+# ground truth (`samples.csv`): on real data this section prints that it is skipped.
 
 # %%
-traits = analysis.trait_frame(cfg.data_root)
-fig = viz.traits(traits, "f0_hz", "jaw_width", hue="gender")
-viz.save(fig, ctx.out, "00_traits")
-traits.groupby("gender")[["f0_hz", "jaw_width", "vtl_cm", "face_length"]].corr().round(2)
+traits = analysis.benchmark_view(cfg.data_root, "traits", out=ctx.out)   # None on real data
+if traits is not None:
+    fig = viz.traits(traits, "f0_hz", "jaw_width", hue="gender")
+    viz.save(fig, ctx.out, "00_traits")
+    shared = ["f0_hz", "jaw_width", "vtl_cm", "face_length"]
+    display(traits.groupby("gender")[shared].corr().round(2))
 
 # %% [markdown]
 # ## Calibration: how well can 1:k matching go on this data?
@@ -106,22 +111,25 @@ traits.groupby("gender")[["f0_hz", "jaw_width", "vtl_cm", "face_length"]].corr()
 # The generator's calibration gives, for each k, the accuracy of a scorer that sees every
 # sample's realised shared traits and picks the nearest same-gender candidate (**oracle**), of one
 # that only matches gender (**gender-only**), and **chance** 1/k, on the test identities
-# (unconstrained protocol; `synthetic.calibrate`).
+# (unconstrained protocol; `synthetic.calibrate`). It is recomputed from the generator's knobs
+# (`calibration.json`): on real data this section prints that it is skipped.
 
 # %%
-calib = analysis.calibration_lines(cfg.data_root)
-u = calib[calib["protocol"] == "U"]
-fig = viz.calibration(u)
-viz.save(fig, ctx.out, "00_calibration")
-assert calib["value"].between(0, 1).all()
-u.pivot_table(index="k", columns=["scorer", "direction"], values="value").round(3)
+calib = analysis.benchmark_view(cfg.data_root, "calibration", out=ctx.out)   # None on real data
+if calib is not None:
+    u = calib[calib["protocol"] == "U"]
+    fig = viz.calibration(u)
+    viz.save(fig, ctx.out, "00_calibration")
+    assert calib["value"].between(0, 1).all()
+    calib.to_csv(ctx.tables / "calibration.csv", index=False)
+    display(u.pivot_table(index="k", columns=["scorer", "direction"], values="value").round(3))
 
 # %%
 experiments.write_table("II", "Identities and samples per split (ours beside the paper's)",
                         table2.reset_index(), ctx.out,
                         {"profile": cfg.profile, "data_root": cfg.data_root, "seeds": [seed],
                          "note": "counts of the data under data_root"})
-calib.to_csv(ctx.tables / "calibration.csv", index=False)
 ctx.write_json("00_data", {"profile": cfg.profile, "data_root": cfg.data_root,
                            "counts": ours.to_dict(), "skipped": index.skipped,
-                           "calibration": calib.to_dict(orient="records")})
+                           "calibration": (None if calib is None
+                                           else calib.to_dict(orient="records"))})

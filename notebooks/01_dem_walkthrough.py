@@ -34,7 +34,7 @@ seed = 0           # seed of the run(s)
 threads = 1        # torch CPU threads (0: torch's default; >1 only on an otherwise idle machine)
 out_dir = None     # None: runs/notebooks/ (scratch; runs/smoke_reports/ in smoke); reproduce passes reports/
 n_faces = 8   # faces of the test split whose maps are shown
-iv_seeds = 3  # seeds of Table IV's DSANet (k = 2) and two-tower runs, trained here with the others
+iv_seeds = 3  # seeds of the binary DSANet and two-tower runs of Table IV, trained here with the others
 workers = 2   # training processes in parallel (1 thread each; the smoke profile uses 1)
 
 # %%

@@ -62,7 +62,7 @@ rows = 0                # rows per table (0: all; the smoke profile keeps the fi
 workers = 2             # training processes in parallel (1 thread each; the smoke profile uses 1)
 
 # %%
-from dsanet import analysis, experiments, viz
+from dsanet import analysis, experiments
 from dsanet.config import get_profile
 from dsanet.reproduce import setup
 
@@ -80,20 +80,18 @@ plans = [experiments.plan([name], cfg, seeds_of[name], steps, ctx.runs, n_rows) 
 print(f"{len(names)} tables, {sum(p['cells'] for p in plans)} cells at {plans[0]['steps']} steps, "
       f"seeds {seeds_of}")
 
-# %%
-todo = [c for name in names
-        for c in experiments.table_configs([name], cfg, seeds_of[name], steps, n_rows, ctx.runs)]
-trained = experiments.run_many(todo, ctx.runs, 1 if ctx.smoke else workers,
-                               log=None if ctx.smoke else print)
+# %% [markdown]
+# One call trains every run the tables need that is not in `runs/` yet, then writes each table,
+# `tables/verdicts.csv` and the forest plots: the same function as `python -m dsanet sweep`,
+# which runs this sweep outside the notebook, on Ray too (README, "Sweeps beyond one machine").
 
 # %%
 from dsanet import claims
 
-results, verdicts = experiments.run_tables(names, cfg, seeds_of, ctx.runs, steps, n_rows, ctx.out)
-forests = {name: viz.forest(r.comparison, f"Table {name}: {r.table.title}")
-           for name, r in results.items() if len(r.comparison)}
-for name, fig in forests.items():
-    viz.save(fig, ctx.out, f"04_table_{name}_forest")
+sweep = experiments.sweep_tables(names, cfg, seeds_of, ctx.runs, steps, n_rows, ctx.out,
+                                 workers=1 if ctx.smoke else workers,
+                                 log=None if ctx.smoke else print)
+results, verdicts, forests = sweep.results, sweep.verdicts, sweep.forests
 assert all(r.cells["mean"].between(0, 100).all() for r in results.values())
 claims.verdict_counts(verdicts)
 

@@ -1,5 +1,7 @@
 """Shared fixtures: a tiny data tree in the benchmark / VoxCeleb1 layout, written with soundfile
-and pillow (independent of the synthetic generator).
+and pillow (independent of the synthetic generator), the official ``vox1_meta.csv`` format
+(:func:`write_official`) and :func:`real_layout`, which strips a generated benchmark down to what
+the official VoxCeleb1 + VGGFace downloads give.
 
 Identity i (0-based, in ``TINY_IDENTITIES`` order) speaks a pure tone of ``tone_hz(i)`` and has a
 flat face colour ``face_rgb(i)``, so decoded items can be traced back to their identity by a
@@ -73,6 +75,39 @@ def write_meta(path: Path, rows, sets=None) -> None:
         w.writerow(["VoxCeleb1_ID", "VGGFace1_ID", "Gender", "Nationality", "Set"])
         for vid, name, gender in rows:
             w.writerow([vid, name, gender, "Nowhere", (sets or {}).get(vid, "dev")])
+
+
+def write_official(path: Path, rows, sets=None, nationality=None) -> Path:
+    """The official vox1_meta.csv format: tab-separated, spaced header, padded values.
+
+    ``rows``: (voice id, face name, gender); ``sets`` / ``nationality``: voice id -> value
+    (default "dev" / "Nowhere")."""
+    lines = ["VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet"]
+    lines += [f"{vid}\t{name} \t{g}\t{(nationality or {}).get(vid, 'Nowhere')}\t"
+              f"{(sets or {}).get(vid, 'dev')} " for vid, name, g in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# what only the embedded benchmark's generator writes (dsanet.data.synthetic): per-sample ground
+# truth, its knobs and lines, and its own meta.csv (replaced by the official vox1_meta.csv)
+SYNTHETIC_ONLY = ("samples.csv", "traits.csv", "calibration.json", "meta.csv",
+                  ".dsanet-generating")
+
+
+def real_layout(root: Path) -> Path:
+    """Turn a generated benchmark tree at ``root`` into what the official downloads give, in place:
+    voices/ and faces/ kept, the generator's own files (``SYNTHETIC_ONLY``) removed, the meta
+    written as the official tab-separated ``vox1_meta.csv``. Returns the meta's path."""
+    import pandas as pd
+
+    meta = pd.read_csv(root / "meta.csv", dtype=str)
+    for name in SYNTHETIC_ONLY:
+        (root / name).unlink(missing_ok=True)
+    rows = list(zip(meta.VoxCeleb1_ID, meta.VGGFace1_ID, meta.Gender))
+    ids = meta.VoxCeleb1_ID
+    return write_official(root / "vox1_meta.csv", rows, sets=dict(zip(ids, meta.Set)),
+                          nationality=dict(zip(ids, meta.Nationality)))
 
 
 def write_tree(root: Path, identities=TINY_IDENTITIES) -> TinyTree:

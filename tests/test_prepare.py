@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLIP_SECONDS, N_FACES, TINY_IDENTITIES, write_meta
+from conftest import CLIP_SECONDS, N_FACES, TINY_IDENTITIES, write_meta, write_official
 from dsanet.__main__ import build_parser, main
 from dsanet.config import paper
 from dsanet.data.cache_files import SPACE_MARGIN
@@ -22,15 +22,6 @@ from dsanet.engine.cli import config_from_args, read_config_file
 
 N_VOICES = len(CLIP_SECONDS)
 SPLIT_IDS = {"train": 3, "val": 2, "test": 6}          # TINY_IDENTITIES by first letter
-
-
-def write_official(path: Path, rows, sets=None) -> Path:
-    """The official vox1_meta.csv format: tab-separated, spaced header, padded values."""
-    lines = ["VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet"]
-    lines += [f"{vid}\t{name} \t{g}\tNowhere\t{(sets or {}).get(vid, 'dev')} "
-              for vid, name, g in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def prepare(capsys, voices, faces, out, *meta):

@@ -114,7 +114,7 @@ def test_headline_runs_are_one_call_and_a_fine_tune_starts_right_after_its_sourc
     from dsanet import analysis
     from dsanet.analysis import headline as hl
     from dsanet.config import smoke
-    from dsanet.experiments import run_dir, sweep
+    from dsanet.experiments import executors, run_dir, sweep
 
     calls = []
     monkeypatch.setattr(hl, "run_many", lambda cfgs, root, workers, snapshots=(): calls.append(len(cfgs)))
@@ -125,8 +125,8 @@ def test_headline_runs_are_one_call_and_a_fine_tune_starts_right_after_its_sourc
     assert calls == [n]                            # one pool; run_many orders the dependants
 
     order = []
-    monkeypatch.setattr(sweep, "_worker_run",
-                        lambda job: order.append(job[0]["seed"]) or (str(job[0]["seed"]), 0.0, False))
+    monkeypatch.setattr(executors, "train_one",
+                        lambda job: order.append(job.cfg["seed"]) or (str(job.cfg["seed"]), 0.0, False))
     a, c = cfg.replace(seed=1, steps=60), cfg.replace(seed=2, steps=50)   # a is longer: first
     b = cfg.replace(seed=3, task="retrieval", init_from=str(run_dir(a, tmp_path) / "best.pt"))
     assert sweep.run_many([b, c, a], tmp_path, workers=1, log=None) == 3

@@ -55,6 +55,62 @@ def calibration_lines(root, ks=range(2, 11), n_tuples: int = 2000) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+# what needs the embedded benchmark's ground truth: part -> (file, what only the benchmark has, the
+# outputs of that part an earlier run on the benchmark may have left in the output folder)
+BENCHMARK_ONLY = {
+    "traits": ("samples.csv", "per-sample ground truth",
+               ("figures/00_traits.png", "figures/00_traits.svg")),
+    "calibration": ("calibration.json", "oracle and gender-only lines",
+                    ("figures/00_calibration.png", "figures/00_calibration.svg",
+                     "tables/calibration.csv")),
+}
+
+
+def benchmark_skip(root, part: str, label: str | None = None,
+                   what: str | None = None) -> str | None:
+    """None when ``root`` holds the embedded benchmark's file that ``part`` ("traits" |
+    "calibration", :data:`BENCHMARK_ONLY`) needs; else the one line a notebook prints to say the
+    part is skipped and why, e.g. "traits: skipped, the tree has no samples.csv (only the embedded
+    benchmark has per-sample ground truth)". ``label`` names the part in the line (default
+    ``part``), ``what`` what only the benchmark has (default: :data:`BENCHMARK_ONLY`'s)."""
+    name, has, _ = BENCHMARK_ONLY[part]
+    if (Path(root) / name).is_file():
+        return None
+    return (f"{label or part}: skipped, the tree has no {name} (only the embedded benchmark has "
+            f"{what or has})")
+
+
+def benchmark_view(root, part: str, out=None, **kw) -> pd.DataFrame | None:
+    """The benchmark-only view ``part`` of the data at ``root``: :func:`trait_frame` ("traits") or
+    :func:`calibration_lines` ("calibration", ``kw`` passed on). On a tree without the benchmark's
+    file (real VoxCeleb1 + VGGFace data) it prints :func:`benchmark_skip`'s line and returns None;
+    with ``out`` (the notebook's output folder) it then also removes that part's figures and table
+    an earlier run on the benchmark left there, so that no stale benchmark line is reported."""
+    skip = benchmark_skip(root, part)
+    if skip is None:
+        return trait_frame(root) if part == "traits" else calibration_lines(root, **kw)
+    print(skip, flush=True)
+    for rel in BENCHMARK_ONLY[part][2] if out is not None else ():
+        (Path(out) / rel).unlink(missing_ok=True)
+    return None
+
+
+def reference_lines(root, ks) -> pd.DataFrame:
+    """Fig. 5's reference lines (percent; columns k, scorer, value): on the embedded benchmark its
+    oracle, gender-only and chance lines, unconstrained protocol, V-F (:func:`calibration_lines`);
+    on other data (no calibration.json) chance 1/k alone, after printing the line that says the
+    benchmark's lines are skipped."""
+    ks = sorted(int(k) for k in ks)
+    skip = benchmark_skip(root, "calibration", "Fig. 5 oracle and gender-only lines", "them")
+    if skip is not None:
+        print(f"{skip}; chance 1/k drawn alone", flush=True)
+        return pd.DataFrame({"k": ks, "scorer": "chance", "value": [100.0 / k for k in ks]})
+    ref = calibration_lines(root, ks=ks)
+    ref = ref[(ref["protocol"] == "U") & (ref["direction"] == "V-F")]
+    return ref.assign(value=100 * ref["value"],
+                      scorer="benchmark " + ref["scorer"] + " (V-F)")[["k", "scorer", "value"]]
+
+
 def beside_paper_ii(ours: pd.DataFrame, paper_ii: pd.DataFrame) -> pd.DataFrame:
     """Our Table II counts (layout.DataIndex.summary) with the paper's beside, row by row."""
     names = {"Identities": "identities", "Face Images": "faces", "Audio Clips": "voices"}

@@ -107,7 +107,8 @@ def read_config_file(path) -> dict:
 
 # ----------------------------------------------------------------------------- arguments
 
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that resolve a config (:func:`config_from_args`): profile, file, data, sets, device."""
     p.add_argument("--profile", choices=PROFILE_CHOICES, default=None,
                    help="run size: smoke (seconds, every code path), quick (embedded benchmark on "
                         "2 CPU cores, minutes), paper (VoxCeleb1 + VGGFace, ResNet18, a GPU), "
@@ -116,23 +117,27 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", default=None,
                    help="YAML or JSON file of Config fields applied over the profile (a run's "
                         "config.json works); --set and the flags below override it")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved config as JSON and exit without training")
     p.add_argument("--data", metavar="DIR", default=None,
                    help="data root with voices/, faces/ and a meta CSV (default: the profile's "
                         "data_root); for smoke / quick a missing DIR is generated first")
-    p.add_argument("--out", metavar="RUN", default=None,
-                   help="run folder (required to train): config.json, checkpoints (last.pt, "
-                        "best.pt), history.csv, tensorboard/, metrics.json/csv")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                    help="override any Config field, repeatable (e.g. --set lr_backbone=1e-3 "
                         "--set lr_milestones=600,1000 --set grad_clip=none)")
+    p.add_argument("--device", default=None,
+                   help="auto (CUDA when available), cpu, cuda or cuda:N (Config.device)")
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config as JSON and exit without training")
+    p.add_argument("--out", metavar="RUN", default=None,
+                   help="run folder (required to train): config.json, checkpoints (last.pt, "
+                        "best.pt), history.csv, tensorboard/, metrics.json/csv")
     p.add_argument("--steps", type=int, default=None,
                    help="training iterations (Config.steps); more than a finished run's steps "
                         "continues that run to the new total")
     p.add_argument("--seed", type=int, default=None, help="random seed (Config.seed)")
-    p.add_argument("--device", default=None,
-                   help="auto (CUDA when available), cpu, cuda or cuda:N (Config.device)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="continue from RUN/last.pt when it exists (--no-resume starts afresh)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,

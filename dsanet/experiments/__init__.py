@@ -17,7 +17,9 @@ The package is split by role; every name is importable from here:
   config hash, :class:`Run`, :func:`cached_run`);
 - :mod:`.cells`: reading cells (and their per-identity values) from a run, reducing them over
   seeds (and test identities), the paper's numbers;
-- :mod:`.sweep`: the process pool (:func:`run_many`), :func:`plan` and :func:`run_table`;
+- :mod:`.executors`: how missing runs are trained: a local process pool, or Ray tasks on a local
+  Ray or a cluster;
+- :mod:`.sweep`: :func:`run_many` (on an executor), :func:`plan` and :func:`run_table`;
 - :mod:`.report`: "ours ± CI" frames, Markdown and the table files.
 """
 from __future__ import annotations
@@ -28,9 +30,9 @@ from .cache import (_DONE, _NOT_HASHED, _TRAINING_ENTRY, Run, _dsanet_imports, _
 from .cells import (_paper_long, identity_records, paper_numbers, read_cell, read_identity,
                     reduce_cells, reduce_identity_cells, t_interval)
 from .report import (_SCORER_CAPTION, PLUS_MINUS, _versus, fmt_cell, how_made, markdown, wide,
-                     wide_all, write_result, write_table, run_tables)
-from .sweep import (TableResult, _expected_cost, _worker_init, _worker_run, compare_rows, plan,
-                    run_many, run_table, xii_defaults)
+                     wide_all, write_result, write_table, run_tables, SweepOutput, sweep_tables)
+from .executors import EXECUTORS, ClusterError, Job, expected_cost, train_one
+from .sweep import TableResult, compare_rows, plan, run_many, run_table, xii_defaults
 from .tables import (BASELINE, BINARY, DEFAULT_SEEDS, DEM_ONLY, DSANET, MULTI, NOT_IN_PAPER,
                      PUBLISHED_STEPS, SCORERS, SWEEP_SEEDS, SWEEP_STEPS, TABLES, _PAPER_SYMBOL,
                      Column, Table, _sweep, budget, cell_configs, get_table, presets, table_configs,
@@ -47,8 +49,10 @@ __all__ = [
     # cells
     "identity_records", "paper_numbers", "read_cell", "read_identity", "reduce_cells",
     "reduce_identity_cells", "t_interval",
+    # executors
+    "EXECUTORS", "ClusterError", "Job", "expected_cost", "train_one",
     # sweep
     "TableResult", "compare_rows", "plan", "run_many", "run_table", "xii_defaults",
     # report
-    "PLUS_MINUS", "run_tables", "fmt_cell", "how_made", "markdown", "wide", "wide_all", "write_result", "write_table",
+    "PLUS_MINUS", "SweepOutput", "run_tables", "sweep_tables", "fmt_cell", "how_made", "markdown", "wide", "wide_all", "write_result", "write_table",
 ]

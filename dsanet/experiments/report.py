@@ -1,5 +1,6 @@
 """Reports of swept tables: "ours ± CI" beside the paper's number (:func:`wide`), GitHub Markdown,
-and ``tables/table_<name>.md`` / ``.csv`` / ``.json`` files (:func:`write_table`).
+and ``tables/table_<name>.md`` / ``.csv`` / ``.json`` files (:func:`write_table`); a sweep of
+tables from training to its files (:func:`sweep_tables`, what notebook 04 and ``dsanet sweep`` run).
 
 "±" means one thing everywhere (:data:`PLUS_MINUS`): the half-width of a 95% interval; where the
 runs hold per-identity values it covers training seeds and test identities, and beside a
@@ -9,6 +10,7 @@ difference to the reference row ("vs ref.") it is corrected for the table's comp
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +196,45 @@ def run_tables(names, base_cfg, seeds_of: dict, runs_root, steps=None, rows=None
         return results, pd.concat(frames, ignore_index=True)
     path = claims.write_verdicts(frames, Path(out_dir) / "tables" / "verdicts.csv")
     return results, pd.read_csv(path)
+
+
+@dataclass
+class SweepOutput:
+    """What :func:`sweep_tables` made: the tables, all their comparisons (``verdicts.csv``), a
+    forest plot per table with comparisons, and how many runs it trained."""
+
+    results: dict                 # table name -> TableResult
+    verdicts: pd.DataFrame
+    forests: dict = field(default_factory=dict)   # table name -> matplotlib Figure
+    trained: int = 0
+
+
+def sweep_tables(names, base_cfg, seeds_of: dict, runs_root, steps=None, rows=None, out_dir=None,
+                 workers: int = 1, executor: str = "local", address: str | None = None,
+                 cpus_per_run: int = 1, gpus_per_run: float | None = None,
+                 log=print, bar: bool = False) -> SweepOutput:
+    """The tables ``names`` end to end: train every run they need that is not cached yet
+    (:func:`~dsanet.experiments.run_many` on ``executor``), then write each table, ``verdicts.csv``
+    (:func:`run_tables`) and a forest plot per table (``figures/04_table_<name>_forest``) under
+    ``out_dir``. Notebook 04 and ``python -m dsanet sweep`` both call it.
+
+    ``seeds_of``: table -> seeds (:func:`~dsanet.experiments.table_seeds`); ``steps`` the budget
+    (None: the profile's, :func:`~dsanet.experiments.budget`); ``rows`` the first rows only.
+    """
+    from .sweep import run_many
+    from .tables import table_configs
+
+    todo = [c for name in names
+            for c in table_configs([name], base_cfg, seeds_of[name], steps, rows, runs_root)]
+    trained = run_many(todo, runs_root, workers, log=log, executor=executor, address=address,
+                       cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, bar=bar)
+    results, verdicts = run_tables(names, base_cfg, seeds_of, runs_root, steps, rows, out_dir)
+    forests = {}
+    if out_dir is not None:
+        from .. import viz
+
+        for name, r in results.items():
+            if len(r.comparison):
+                forests[name] = viz.forest(r.comparison, f"Table {name}: {r.table.title}")
+                viz.save(forests[name], out_dir, f"04_table_{name}_forest")
+    return SweepOutput(results, verdicts, forests, trained)

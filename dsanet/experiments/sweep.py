@@ -1,5 +1,6 @@
-"""Sweeps: train many runs in a process pool (:func:`run_many`), and fill a table over seeds from
-cached runs (:func:`run_table`), reduced and compared row by row against its reference row.
+"""Sweeps: train many runs (:func:`run_many`, on an executor of :mod:`.executors`), and fill a
+table over seeds from cached runs (:func:`run_table`), reduced and compared row by row against
+its reference row.
 """
 from __future__ import annotations
 
@@ -13,16 +14,11 @@ import pandas as pd
 
 from ..config import Config
 from .cache import _DONE, cached_run, run_dir
+from .executors import EXECUTORS, Progress, local_pool, ray_pool
 from .cells import identity_records, paper_numbers, read_cell, reduce_identity_cells
 from .tables import SCORERS, Table, budget, cell_configs, get_table, table_configs
 
-# ----------------------------------------------------------------------------- process pool
-
-def _expected_cost(cfg: Config) -> float:
-    """A rough relative cost of a run (items per step x streams x steps), to start big runs first."""
-    items = (cfg.k + 1) if cfg.task == "matching" else 2
-    return cfg.steps * items * (1 + 0.2 * cfg.n_streams)
-
+# ----------------------------------------------------------------------------- training runs
 
 def _pretrain_inputs(cfg: Config) -> str:
     """What a run's pretrained backbones depend on: data, decoding, ``pretrain.FIELDS``."""
@@ -62,86 +58,41 @@ def prepare_pretrained(cfg: Config) -> None:
         training_maps(model.to(resolve_device(cfg)), train, cfg, resolve_device(cfg))
 
 
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _worker_run(job: tuple[dict, str, bool]) -> tuple[str, float, bool]:
-    cfg_dict, runs_root, snapshots = job
-    run = cached_run(Config.from_dict(cfg_dict), runs_root, snapshots=snapshots)
-    return run.dir.name, run.wall_s, run.cached
-
-
 def run_many(cfgs, runs_root: str | Path = "runs", workers: int = 1, snapshots=(),
-             log: Callable[[str], None] | None = print) -> int:
-    """Train every config of ``cfgs`` not cached yet, in ``workers`` processes (1 thread each).
+             log: Callable[[str], None] | None = print, executor: str = "local",
+             address: str | None = None, cpus_per_run: int = 1,
+             gpus_per_run: float | None = None, bar: bool = False) -> int:
+    """Train every config of ``cfgs`` not cached yet -> the number of runs trained.
 
-    ``snapshots``: configs among them to train with snapshots (see :func:`cached_run`). Runs are
-    independent and land in their own folders, so the result does not depend on ``workers``.
-    Returns the number of runs trained.
+    ``executor``: ``"local"`` (``workers`` processes of one thread on this machine) or ``"ray"``
+    (Ray tasks on a local Ray of ``workers`` x ``cpus_per_run`` CPUs, or on the cluster at
+    ``address``, each with ``gpus_per_run`` of a GPU): :mod:`.executors`. ``snapshots``: configs
+    among them to train with snapshots (see :func:`cached_run`). Runs are independent and land in
+    their own folders, so the result depends neither on ``workers`` nor on the executor.
+    ``log``: a line per finished run (or ``bar``: a tqdm bar).
     """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     snap = {run_dir(c, runs_root) for c in snapshots}
     todo = {}
     for c in [*cfgs, *snapshots]:
         d = run_dir(c, runs_root)
         if d not in todo and not (d / _DONE).exists():
             todo[d] = c
-    if workers > 1 and len(todo) > 1:   # pretrained backbones (if any) once, here, on every thread
+    if not todo:
+        return 0
+    if (executor == "ray" or workers > 1) and len(todo) > 1:
+        # pretrained backbones (and sweep maps) once, here, on every thread: not in each worker
         for c in {_pretrain_inputs(c): c for c in todo.values()}.values():
             prepare_pretrained(c)
-    return _schedule(todo, snap, runs_root, workers, log)
-
-
-def _schedule(todo: dict, snap: set, runs_root, workers: int, log) -> int:
-    """Train the runs of ``todo`` (run dir -> config), longest first, ``workers`` at a time.
-
-    A run that fine-tunes another run of ``todo`` (``init_from`` its checkpoint) is held back
-    until that one has finished and then goes first, so both processes stay busy instead of
-    waiting for a second round. A worker's error is raised here (the pool is then stopped).
-    """
-    waits = {d: Path(c.init_from).parent for d, c in todo.items()
-             if c.init_from and Path(c.init_from).parent in todo}
-    queue = sorted((d for d in todo if d not in waits), key=lambda d: -_expected_cost(todo[d]))
-    t0, n, pool, pending = time.perf_counter(), 0, None, {}
-
-    def job(d):
-        return todo[d].to_dict(), str(runs_root), d in snap
-
-    def finished(d, name, wall):
-        nonlocal n
-        n += 1
-        if log:
-            log(f"[{n}/{len(todo)}] {name}: {wall:.0f} s (elapsed {time.perf_counter() - t0:.0f} s)")
-        for w in [w for w, dep in waits.items() if dep == d]:
-            del waits[w]
-            queue.insert(0, w)
-
-    if workers > 1 and len(todo) > 1:
-        import multiprocessing
-
-        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(todo)), _worker_init)
+    progress = Progress(len(todo), log, bar)
     try:
-        while queue or pending:
-            if pool is None:
-                d = queue.pop(0)
-                finished(d, *_worker_run(job(d))[:2])
-                continue
-            while queue and len(pending) < workers:
-                d = queue.pop(0)
-                pending[pool.apply_async(_worker_run, (job(d),))] = d
-            done = [r for r in pending if r.ready()]
-            if not done:
-                time.sleep(0.2)
-                continue
-            for r in done:
-                finished(pending.pop(r), *r.get()[:2])
+        if executor == "ray":
+            return ray_pool(todo, snap, runs_root, workers, progress, address, cpus_per_run,
+                            gpus_per_run, log)
+        return local_pool(todo, snap, runs_root, workers, progress)
     finally:
-        if pool is not None:
-            pool.terminate() if pending else pool.close()
-            pool.join()
-    return n
+        progress.close()
 
 
 # ----------------------------------------------------------------------------- sweeps

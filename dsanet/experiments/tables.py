@@ -48,7 +48,7 @@ DEFAULT_SEEDS = 5
 
 def table_seeds(table: str, seeds: int | None = None, smoke: bool = False) -> list[int]:
     """Seeds of ``table``'s cells: ``seeds`` if given, else :data:`SWEEP_SEEDS` (1 in smoke)."""
-    n = 1 if smoke else (seeds or SWEEP_SEEDS.get(get_table(table).name, DEFAULT_SEEDS))
+    n = seeds or (1 if smoke else SWEEP_SEEDS.get(get_table(table).name, DEFAULT_SEEDS))
     return list(range(int(n)))
 
 
