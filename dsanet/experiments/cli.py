@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="CPUs (torch threads) a Ray task asks for")
     p.add_argument("--gpus-per-run", type=float, default=None,
                    help="share of a GPU a Ray task asks for (0.25 packs four runs on a GPU); "
-                        "default: 1 in the paper profiles when the cluster has GPUs, else 0")
+                        "default: 1 in the paper profile when the cluster has GPUs, else 0")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="a progress bar over the runs (else one line per finished run)")
 

@@ -236,7 +236,8 @@ def ray_pool(todo: dict[Path, Config], snap: set, runs_root, workers: int, progr
     A local Ray (no ``address``) gets ``workers x cpus_per_run`` CPUs, so that as many runs train
     at once as in the local pool; on a cluster, as many as its resources fit. ``gpus_per_run``:
     the share of a GPU each run asks for (0.25 packs four runs on one GPU); None: a whole GPU for
-    the GPU profiles (``paper``, ``published``) when the cluster has GPUs, none otherwise. A
+    the GPU profile (``paper``, :data:`~dsanet.engine.device.GPU_PROFILES`) when the cluster has
+    GPUs, none otherwise. A
     fine-tune gets its source run's result as an argument, so Ray starts it after that run.
     A task whose worker dies is retried (:data:`RAY_RETRIES`) and resumes from ``last.pt``.
     """
