@@ -80,8 +80,8 @@ t0=$(date +%s.%N)
 "${TRAIN[@]}" > "$OUT/paper_first.log" 2>&1 &
 PID=$!
 while kill -0 "$PID" 2>/dev/null; do   # kill once last.pt holds a step >= KILL_AT
-  if [ -f "$RUN/last.pt" ] && $PY -c "import torch,sys; s=torch.load('$RUN/last.pt', map_location='cpu', weights_only=True)['step']; sys.exit(0 if $KILL_AT <= s < $STEPS else 1)" 2>/dev/null; then
-    kill -9 "$PID"; echo "killed at $($PY -c "import torch; print(torch.load('$RUN/last.pt', map_location='cpu', weights_only=True)['step'])")"; break
+  if [ -f "$RUN/last.pt" ] && $PY -c "import torch,sys; s=torch.load('$RUN/last.pt', map_location='cpu', weights_only=True, mmap=True)['step']; sys.exit(0 if $KILL_AT <= s < $STEPS else 1)" 2>/dev/null; then
+    kill -9 "$PID"; echo "killed at $($PY -c "import torch; print(torch.load('$RUN/last.pt', map_location='cpu', weights_only=True, mmap=True)['step'])")"; break
   fi
   sleep 0.2
 done

@@ -62,10 +62,10 @@ def note_attempt(d: Path, executor: str) -> dict:
     import socket
 
     step = 0
-    if (d / "last.pt").exists():
-        from ..engine.checkpoint import load_checkpoint
+    if (d / "last.pt").exists():   # memory-mapped: only the step is read, not the weights
+        import torch
 
-        step = int(load_checkpoint(d / "last.pt", map_location="cpu")["step"])
+        step = int(torch.load(d / "last.pt", map_location="cpu", weights_only=True, mmap=True)["step"])
     note = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "executor": executor,
             "host": socket.gethostname(), "pid": os.getpid(), "resumed_from_step": step}
     d.mkdir(parents=True, exist_ok=True)
