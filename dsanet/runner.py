@@ -203,6 +203,7 @@ def _merge_record(path: Path, record: dict) -> None:
             keep = [e for e in old.get("notebooks", []) if e["notebook"] not in ran]
             record["notebooks"] = sorted(keep + record["notebooks"], key=lambda e: e["notebook"])
             if keep:   # a partial re-run: say so; the total stays the full run's own time
+                record["rerun_wall_s"] = record["total_wall_s"]
                 earlier = old.get("rerun", {}).get("notebooks", [])
                 record["rerun"] = {"command": record["command"], "started": record["started"],
                                    "notebooks": sorted(ran | set(earlier))}
@@ -364,6 +365,9 @@ def run_reproduce(args: argparse.Namespace) -> int:
     record = run_notebooks(args.profile, out, args.only, _parse_params(args.param),
                            kernel=args.kernel, keep_going=not args.stop_on_error)
     failed = [e["notebook"] for e in record["notebooks"] if e["status"] != "ok"]
+    total = (f"{record['total_wall_s']} s" if "rerun" not in record else
+             f"this re-run {record['rerun_wall_s']} s (the full run's {record['total_wall_s']} s "
+             "kept in the report)")
     print(f"[reproduce] {len(record['notebooks']) - len(failed)} ok, {len(failed)} failed, "
-          f"{record['total_wall_s']} s; report: {out / 'README.md'}")
+          f"{total}; report: {out / 'README.md'}")
     return 1 if failed else 0

@@ -21,6 +21,7 @@ def test_a_partial_rerun_keeps_the_full_runs_total_and_times(tmp_path):
     _merge_record(path, record("python -m dsanet reproduce --only 00", "T2", {"00_a.ipynb": 11.0}, 11.2))
     info = json.loads(path.read_text())
     assert info["total_wall_s"] == 1961.0 and info["started"] == "T0"
+    assert info["rerun_wall_s"] == 11.2                   # the latest re-run's own time
     assert info["first_run"]["notebooks"] == {"00_a.ipynb": 60.0, "01_b.ipynb": 1900.0}
     assert [e["wall_s"] for e in info["notebooks"]] == [11.0, 9.5]
     assert info["rerun"]["notebooks"] == ["00_a.ipynb", "01_b.ipynb"]
