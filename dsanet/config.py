@@ -33,6 +33,8 @@ class Config:
     voice_root: str | None = None      # override data_root/voices (e.g. VoxCeleb1's wav/)
     face_root: str | None = None       # override data_root/faces (e.g. VGGFace stills)
     cache_dir: str | None = None       # decoded-input cache (default: data_root/.cache)
+    split_protocol: str = "wen"        # "wen" (Wen et al., Tables II, IV-XII) | "pins" (Table III)
+    split_lists: str | None = None     # the "pins" identity lists (dsanet/data/splits.py)
     sample_rate: int = 16000
     face_size: int = 224               # faces are face_size x face_size x 3 (Sec. IV-A)
     spec_bins: int = 224               # spectrogram height: frequency bins kept (Sec. IV-A)

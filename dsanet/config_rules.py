@@ -118,7 +118,8 @@ BETA = real(0, 1, hi_open=True)  # Adam's moment decay rates
 RULES: dict[str, Rule] = {
     # data
     "data_root": PATH, "meta": PATHS, "voice_root": OPT_PATH, "face_root": OPT_PATH,
-    "cache_dir": OPT_PATH, "sample_rate": integer(1), "face_size": integer(1),
+    "cache_dir": OPT_PATH, "split_protocol": choice("wen", "pins"), "split_lists": OPT_PATH,
+    "sample_rate": integer(1), "face_size": integer(1),
     "spec_bins": integer(1), "spec_frames": integer(1), "spec_layout": choice("crop", "published"),
     "n_fft": integer(2), "hop_length": integer(1), "amin": POSITIVE,
     # model
@@ -175,6 +176,9 @@ CROSS_RULES = (
      lambda cfg: cfg.backbone_train != "frozen" or cfg.backbone_init == "identity"
      or bool(cfg.init_from) or bool(cfg.pretrained),
      "frozen backbones need learned ones (backbone_init='identity', init_from or pretrained)"),
+    (("split_protocol", "split_lists"),
+     lambda cfg: (cfg.split_protocol == "pins") == bool(cfg.split_lists),
+     "split_protocol='pins' reads its identity lists from split_lists; 'wen' takes none"),
 )
 
 

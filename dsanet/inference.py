@@ -174,10 +174,10 @@ def embed_tree(model: Matcher, data_root=None, splits=("train", "val", "test"),
     from tqdm.auto import tqdm
 
     from .data.cache import build_cache
-    from .data.layout import load_index
+    from .data.splits import load_cfg_index
 
     cfg = model.cfg if data_root is None else model.cfg.replace(data_root=str(data_root))
-    index = load_index(cfg.data_root, cfg.meta, cfg.voice_root, cfg.face_root)
+    index = load_cfg_index(cfg)
     frames = []
     for split in tqdm(splits, desc="embed", disable=None if progress else True):
         if not (index.identities.split == split).any():

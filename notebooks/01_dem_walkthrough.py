@@ -36,6 +36,7 @@ out_dir = None     # None: runs/notebooks/ (scratch; runs/smoke_reports/ in smok
 n_faces = 8   # faces of the test split whose maps are shown
 iv_seeds = 3  # seeds of the binary DSANet and two-tower runs of Table IV, trained here with the others
 workers = 2   # training processes in parallel (1 thread each; the smoke profile uses 1)
+pins_lists = None  # Learnable-PINs split lists for Table III (None: drawn for the embedded benchmark)
 
 # %%
 from dsanet import analysis, experiments, viz
@@ -51,11 +52,13 @@ print(f"profile {cfg.profile}: data {cfg.data_root} -> outputs {ctx.out}, runs {
 import torch
 from dsanet.models import dem
 
-# every end-to-end run of the reproduction at once, both cores busy: Table IV's (notebook 06), Fig.
-# 7's one-stream baseline (05) and this profile's DSANet run with snapshots (01-03, 05); each trains
-# once and is read from runs/ afterwards
+# every end-to-end run of the reproduction at once, both cores busy: Table IV's and Table III's
+# (notebook 06), Fig. 7's one-stream baseline (05) and this profile's DSANet run with snapshots
+# (01-03, 05); each trains once and is read from runs/ afterwards
+lists = analysis.pins_lists(cfg, pins_lists)
+three = analysis.table_three_configs(cfg, range(iv_seeds), lists) if lists else []
 analysis.headline_runs(cfg, range(iv_seeds), ctx.runs, 1 if ctx.smoke else workers,
-                       snapshots=[cfg], extra=[cfg.replace(**experiments.BASELINE)])
+                       snapshots=[cfg], extra=[cfg.replace(**experiments.BASELINE), *three])
 run = experiments.cached_run(cfg, ctx.runs, snapshots=True)
 model = analysis.load_model(run)
 test = analysis.split_cache(cfg, "test")

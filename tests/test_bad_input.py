@@ -118,7 +118,7 @@ def test_meta_rows_without_media_are_skipped_and_counted(make_tree):
     write_face(tree.faces / "Stray_Folder" / "a.jpg", (1, 2, 3))
     (tree.faces / "Adam_Ant" / "notes.txt").write_text("not an image")
     index = load_index(tree.root)
-    assert index.skipped == {"set_none": 1, "missing_folders": 1, "no_voices": 2, "no_faces": 1,
+    assert index.skipped == {"set_none": 1, "not_in_split": 0, "missing_folders": 1, "no_voices": 2, "no_faces": 1,
                              "unlisted_voice_folders": 0, "unlisted_face_folders": 1,
                              "ignored_files": 1, "unreadable_folders": 0,
                              "unreadable_identities": 0, "symlink_escapes": 0, "symlink_loops": 0,

@@ -318,6 +318,7 @@ def test_overwrite_replaces_a_killed_generation(tmp_path):
 # one value out of range (or of the wrong type) for every field, chosen by hand
 BAD = {
     "data_root": "", "meta": 3, "voice_root": 5, "face_root": "", "cache_dir": 1.5,
+    "split_protocol": "nagrani", "split_lists": 7,
     "sample_rate": 0, "face_size": 0, "spec_bins": 0, "spec_frames": -1, "spec_layout": "wrap",
     "n_fft": 1, "hop_length": 0, "backbone": "vgg", "pretrained": 7, "init_from": 7, "backbone_init": "imagenet", "backbone_train": "partly", "map_views": 0, "pretrain_steps": 0, "channels": 0, "schedule_steps": -1,
     "train_list_epochs": -1, "retrieval_feature": "signed",

@@ -342,7 +342,7 @@ def test_fixed_training_list_is_read_in_order_each_epoch(monkeypatch):
 
     seen = []
     monkeypatch.setattr(batches, "matching_batch",
-                        lambda cached, t, d, cfg, train, gen: (seen.append(t.numpy().copy()),
+                        lambda cached, t, d, cfg, train, gen, device=None: (seen.append(t.numpy().copy()),
                                                                t[:, 0], t[:, 1:], t[:, 0])[1:])
     cached = _items()
     cached.voices = torch.zeros(1)                          # the device the tuples go to

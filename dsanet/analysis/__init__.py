@@ -15,7 +15,8 @@ analysis.table_four(...)``):
 * :mod:`.probes` - DEM blocks and Table I (01), training-history panels (02), AMCE gradients and
   kept negatives (03);
 * :mod:`.embeddings` - embeddings, projections, cluster statistics and CAM inputs (05);
-* :mod:`.headline` - Table IV, Fig. 5 and the protocol summary (02, 06).
+* :mod:`.headline` - Table IV, Fig. 5 and the protocol summary (02, 06);
+* :mod:`.table_three` - Table III, DSANet under the Learnable-PINs split (01 trains, 06 shows).
 
 :func:`ensure_data` is the data layer's (:mod:`dsanet.data.embedded`), re-exported for the
 notebooks.
@@ -32,10 +33,14 @@ from .headline import (IV_HEADS, IV_ROWS, headline_by_scorer, headline_configs, 
                        k_curve, made_of, protocol_summary, protocol_table, random_ranking_map,
                        table_four, table_four_comparisons, table_four_records,
                        wide_table_four)
+from .table_three import (III_HEADS, PINS_LIKE, made_of_three, pins_lists, table_three,
+                          table_three_configs, table_three_runs, wide_table_three)
 from .probes import (LOSS_TERMS, amce_kept, amce_kept_curve, block_bounds, class_gradients,
                      loss_columns, snapshots, table_one, training_panels)
 
 __all__ = [
+    "III_HEADS", "PINS_LIKE", "made_of_three", "pins_lists", "table_three", "table_three_configs",
+    "table_three_runs", "wide_table_three",
     "BENCHMARK_ONLY", "EMBEDDED", "IV_HEADS", "IV_ROWS", "LABELS", "LOSS_TERMS", "amce_kept",
     "amce_kept_curve", "benchmark_skip", "benchmark_view", "beside_paper_ii", "block_bounds",
     "calibration_lines", "cam_inputs", "class_gradients", "cluster_stats", "embed_items",

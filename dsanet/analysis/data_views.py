@@ -15,7 +15,7 @@ from ..data import synthetic
 from ..data.batches import voice_batch
 from ..data.cache import build_cache
 from ..data.frontends import Spectrogram, load_face, load_wav, normalise_faces, resize_face
-from ..data.layout import load_index
+from ..data.splits import load_cfg_index
 from ..engine.checkpoint import load_network
 from ..experiments import Run
 
@@ -150,7 +150,7 @@ def examples(index, cfg: Config, n: int, sessions: int = 2, seed: int = 0):
 
 def split_cache(cfg: Config, split: str):
     """The decoded cache of one split (built on first use, then memory-mapped)."""
-    index = load_index(cfg.data_root, cfg.meta, cfg.voice_root, cfg.face_root)
+    index = load_cfg_index(cfg)
     return build_cache(index, cfg, split)
 
 

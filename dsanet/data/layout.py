@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 from collections import Counter
@@ -36,12 +37,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+log = logging.getLogger(__name__)
+
 SPLITS = ("train", "val", "test")
 AUDIO_EXTS = (".wav", ".flac", ".ogg")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 GENDER_CODES = {"m": 0, "f": 1}  # unknown gender -> -1
 GENDER_SPELLINGS = {"m": "m", "male": "m", "man": "m", "f": "f", "female": "f", "woman": "f"}
-SKIP_REASONS = ("set_none", "missing_folders", "no_voices", "no_faces", "unlisted_voice_folders",
+SKIP_REASONS = ("set_none", "not_in_split", "missing_folders", "no_voices", "no_faces", "unlisted_voice_folders",
                 "unlisted_face_folders", "ignored_files", "unreadable_folders",
                 "unreadable_identities", "symlink_escapes", "symlink_loops", "symlinked_identities")
 
@@ -271,14 +274,17 @@ class DataIndex:
 
 
 def load_index(root, meta=None, voice_root=None, face_root=None,
-               keep_set_none: bool = False) -> DataIndex:
+               keep_set_none: bool = False, splits: pd.Series | None = None) -> DataIndex:
     """Scan ``root`` (and the optional separate voice / face roots) against the meta table.
 
     Identities are kept when their ``Set`` is not "none" and both folders hold at least one file;
     the others are counted in ``skipped`` (see the module docstring). Identity ints follow the
     VoxCeleb1 id order of the kept rows. ``keep_set_none=True`` also keeps "none" rows that have
     media (the published F-V list, built on VoxCeleb1 video frames, names voices of three of
-    them); Table II's counts leave them out.
+    them); Table II's counts leave them out. ``splits`` (identity -> split, from
+    :func:`dsanet.data.splits.read_split_lists`) replaces Wen et al.'s split by initials: meta rows
+    it does not list are counted under ``not_in_split``; listed identities the meta lacks are
+    logged (:func:`assign_splits`).
     """
     root = Path(root)
     voice_root = Path(voice_root) if voice_root else root / "voices"
@@ -289,9 +295,14 @@ def load_index(root, meta=None, voice_root=None, face_root=None,
     table = read_meta(meta if meta is not None else _default_meta(root))
     listed_voices, listed_faces = set(table.voice_id), set(table.face_id)
     counts: Counter = Counter({reason: 0 for reason in SKIP_REASONS})
-    if not keep_set_none:
+    if not keep_set_none and splits is None:   # lists decide for themselves ("none" rows too)
         counts["set_none"] = int((table.set == "none").sum())
         table = table[table.set != "none"]
+    if splits is not None:
+        table, counts["not_in_split"], unknown = assign_splits(table, splits)
+        if unknown:
+            log.warning("%d listed identities are not in the meta table (e.g. %s)", len(unknown),
+                        ", ".join(unknown[:3]))
 
     found_v = {}
     found_f = {}
@@ -328,6 +339,23 @@ def load_index(root, meta=None, voice_root=None, face_root=None,
                      skipped={k: int(v) for k, v in counts.items()})
 
 
+def assign_splits(table: pd.DataFrame, lists: pd.Series, source="split lists"
+                  ) -> tuple[pd.DataFrame, int, list[str]]:
+    """``table`` (:func:`~dsanet.data.layout.read_meta`) with ``split`` from ``lists``, matched on
+    the VoxCeleb1 id or the face name -> (kept rows, rows the lists leave out, listed identities
+    the meta does not have). Lists that match no row of the meta are an error."""
+    by_voice = table.voice_id.map(lists)
+    by_face = table.face_id.map(lists)
+    split = by_voice.fillna(by_face)
+    known = set(table.voice_id) | set(table.face_id)
+    unknown = sorted(set(lists.index) - known)
+    if split.notna().sum() == 0:
+        raise DataError(f"{source}: no listed identity is in the meta table (e.g. "
+                        f"{', '.join(unknown[:3])}); list VoxCeleb1 ids or names", "meta")
+    out = table.assign(split=split)
+    return out[out.split.notna()].reset_index(drop=True), int(split.isna().sum()), unknown
+
+
 def _unlisted(parent: Path, listed: set) -> int:
     return sum(1 for d in parent.iterdir() if d.is_dir() and not d.name.startswith(".")
                and d.name not in listed)
@@ -341,5 +369,5 @@ def meta_split_counts(meta) -> pd.Series:
 
 __all__ = [
     "AUDIO_EXTS", "DataError", "DataIndex", "GENDER_CODES", "IMAGE_EXTS", "SKIP_REASONS", "SPLITS",
-    "load_index", "meta_split_counts", "read_meta", "split_of",
+    "assign_splits", "load_index", "meta_split_counts", "read_meta", "split_of",
 ]

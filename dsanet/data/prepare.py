@@ -50,7 +50,8 @@ from .cache import MAX_CROPS
 from .cache_files import SPACE_MARGIN
 from .frontends import load_face, wav_frames
 from .layout import (AUDIO_EXTS, IMAGE_EXTS, REFUSED, SPLITS, UNREADABLE, DataError, _scan,
-                     load_index, read_meta)
+                     assign_splits, load_index, read_meta)
+from .splits import protocol_counts, read_split_lists
 
 MIN_IDENTITIES = 2      # a split needs two identities: a matching tuple pairs two
 MARK = ".dsanet-prepare"
@@ -82,18 +83,26 @@ class PrepareReport:
     free_bytes: int = 0
     config_path: str | None = None
     problem: str | None = None        # why the split cannot be formed (exit status 2)
+    protocol: str = "wen"             # the split protocol (dsanet.data.splits): "wen" | "pins"
+    split_lists: str | None = None    # the "pins" identity lists
 
     def lines(self) -> list[str]:
         """The report as printed."""
         gb = 1e9
         table_ii = paper.table_ii().set_index("row")
+        if self.protocol == "pins":   # Learnable PINs gives identity counts only
+            ref = protocol_counts("pins")
+            table_ii = pd.DataFrame({s: {"identities": ref[s], "voices": "-", "faces": "-"}
+                                     for s in SPLITS})
+        ref_name = "PINs" if self.protocol == "pins" else "Table II"
         out = [f"prepared {self.out}",
                f"  voices: {', '.join(self.voice_roots)}"
                + (f" (merged through symlinks in {Path(self.out) / 'voices'}; no file copied)"
                   if self.merged else f" (linked as {Path(self.out) / 'voices'})"),
                f"  faces:  {self.face_root} (linked as {Path(self.out) / 'faces'})",
                f"  meta:   {', '.join(self.meta_sources)} -> {Path(self.out) / 'meta.csv'}",
-               "split   identities (Table II)   voice clips (Table II)   face images (Table II)"]
+               f"  split:  {'Learnable PINs lists ' + str(self.split_lists) if self.protocol == 'pins' else 'Wen et al. (names A-B val, C-E test)'}",
+               f"split   identities ({ref_name})   voice clips ({ref_name})   face images ({ref_name})"]
         for s in SPLITS:
             out.append(f"{s:<7} {self.identities[s]:>10} ({table_ii.at['identities', s]:>6})"
                        f"   {self.voices[s]:>11} ({table_ii.at['voices', s]:>7})"
@@ -286,7 +295,7 @@ def _free(path: Path) -> int:
 # ----------------------------------------------------------------------------- prepare
 
 def prepare(voices, faces, meta=None, out="data/voxceleb", cache_dir=None,
-            progress: bool = False) -> PrepareReport:
+            progress: bool = False, split_lists=None) -> PrepareReport:
     """Check the downloads and write ``out`` (see the module docstring); never raises for a split
     that cannot be formed: the report's ``problem`` says so and no config is written."""
     roots = list(dict.fromkeys(Path(os.path.abspath(v)) for v in voices))
@@ -308,10 +317,17 @@ def prepare(voices, faces, meta=None, out="data/voxceleb", cache_dir=None,
     _unlink_ours(out / "faces")
     (out / "faces").symlink_to(face_root, target_is_directory=True)
 
-    index = load_index(out, out / "meta.csv", out / "voices", out / "faces")
+    lists = read_split_lists(split_lists) if split_lists else None
+    index = load_index(out, out / "meta.csv", out / "voices", out / "faces", splits=lists)
     table = read_meta(out / "meta.csv")
     skipped = {"meta rows the official file and a split CSV disagree on (split CSV kept)":
                resolved, "voice folders in several roots": clashes}
+    if lists is not None:   # the PINs lists decide the split, "none" rows included
+        listed, _, unknown = assign_splits(table, lists, str(split_lists))
+        skipped["identities the split lists leave out"] = [
+            f"{r.voice_id} {r.face_id}" for r in table[~table.voice_id.isin(listed.voice_id)].itertuples()]
+        skipped["listed identities the meta does not have"] = unknown
+        table = listed.assign(set="")
     skipped.update(_why_left_out(index, table))
     skipped["voice folders no meta row names"] = _unlisted(index.voice_root, set(table.voice_id))
     skipped["face folders no meta row names"] = _unlisted(index.face_root, set(table.face_id))
@@ -354,9 +370,12 @@ def prepare(voices, faces, meta=None, out="data/voxceleb", cache_dir=None,
         cache_dir=str(cache_at), free_bytes=_free(cache_at),
         problem=(f"the split cannot be formed: too few usable identities in {', '.join(short)}; "
                  f"each split needs at least {MIN_IDENTITIES} (the skipped identities are named "
-                 f"above and in {out / 'prepare_report.json'})") if short else None)
+                 f"above and in {out / 'prepare_report.json'})") if short else None,
+        protocol="pins" if lists is not None else "wen",
+        split_lists=str(Path(os.path.abspath(split_lists))) if split_lists else None)
     if not short:
-        report.config_path = str(write_config(out / config_name, out, cache_dir))
+        report.config_path = str(write_config(out / config_name, out, cache_dir,
+                                              report.split_lists))
     elif (out / config_name).is_file():
         (out / config_name).unlink()    # an earlier run's config would point at this tree
     (out / "prepare_report.json").write_text(json.dumps(asdict(report), indent=1) + "\n")
@@ -371,10 +390,13 @@ def _have_yaml() -> bool:
     return True
 
 
-def write_config(path: Path, out: Path, cache_dir=None) -> Path:
-    """The Config fields ``train --config`` reads (YAML, or JSON by the file's suffix)."""
+def write_config(path: Path, out: Path, cache_dir=None, split_lists=None) -> Path:
+    """The Config fields ``train --config`` reads (YAML, or JSON by the file's suffix); with
+    ``split_lists``, the Learnable-PINs split protocol (Table III's setting)."""
     doc = {"profile": "paper", "data_root": str(out), "voice_root": str(out / "voices"),
            "face_root": str(out / "faces"), "meta": str(out / "meta.csv")}
+    if split_lists:
+        doc.update(split_protocol="pins", split_lists=str(split_lists))
     if cache_dir:
         doc["cache_dir"] = str(Path(os.path.abspath(cache_dir)))
     if path.suffix == ".yaml":
@@ -404,11 +426,17 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
                         "prepare_report.json; never a copy of the data")
     p.add_argument("--cache-dir", metavar="DIR", default=None,
                    help="where the decoded cache will go (Config.cache_dir; default: OUT/.cache)")
+    p.add_argument("--split-lists", metavar="FILE", default=None,
+                   help="the Learnable-PINs identity split (Table III): a CSV 'identity,split' or "
+                        "a folder of train.txt / val.txt / test.txt (VoxCeleb1 ids or names); "
+                        "counts are checked against 901 / 100 / 250 and the config uses it "
+                        "(default: Wen et al.'s split, Table II)")
 
 
 def run_prepare(args) -> int:
     on = not getattr(args, "quiet", False) and sys.stderr.isatty()
-    report = prepare(args.voices, args.faces, args.meta, args.out, args.cache_dir, progress=on)
+    report = prepare(args.voices, args.faces, args.meta, args.out, args.cache_dir, progress=on,
+                     split_lists=args.split_lists)
     print("\n".join(report.lines()))
     if report.problem:
         raise DataError(report.problem, "split")

@@ -26,11 +26,11 @@ def seed_everything(seed: int) -> None:
 def load_splits(cfg: Config, splits, info: dist.DistInfo) -> dict:
     """Decoded caches of ``splits`` (rank 0 builds them first under DDP; the others then read)."""
     from ..data.cache import build_cache
-    from ..data.layout import load_index
+    from ..data.splits import load_cfg_index
 
     if info.enabled and not info.is_main:
         dist.barrier(info)
-    index = load_index(cfg.data_root, cfg.meta, cfg.voice_root, cfg.face_root)
+    index = load_cfg_index(cfg)
     import sys  # a decoding progress bar only on a terminal, never in smoke
     bar = info.is_main and cfg.profile != "smoke" and sys.stderr.isatty()
     out = {s: build_cache(index, cfg, s, progress=bar) for s in splits}

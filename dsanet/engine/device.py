@@ -10,9 +10,15 @@
   (pre-Ampere GPUs; the steps scale their losses with :func:`grad_scaler`) or "off"; True and
   False are the old spellings of "bf16" and "off". CUDA only: a no-op context on CPU, where
   reduced-precision autocast would be slower than float32 on most hosts.
-* ``to_device(x, device)``: non-blocking copies (from pinned memory when the source is on the host).
-* ``place_cached(cached, device)``: move a whole decoded cache onto the GPU once when it fits in
-  a fraction of the free memory, so that batches are gathered on the device by indexing alone.
+* ``to_device(x, device)``: non-blocking copies; from the host through pinned buffers allocated
+  once (:mod:`dsanet.data.transfer`), not a fresh pinned copy per tensor per step.
+* ``place_cached(cached, device)``: move a whole decoded cache onto the GPU once when it fits, so
+  that batches are gathered on the device by indexing alone. The rule (:func:`placement`): the
+  split must fit in ``max_fraction`` of the GPU's free memory, and together with what the other
+  live processes of this machine have placed on the same GPU (claims in a locked file per GPU,
+  :func:`claim_gpu_memory`) in ``max_fraction`` of its total memory - so two sweep workers sharing
+  a GPU never both copy a 35 GB cache onto it: the first places it, the second gathers on the host
+  and sends compact batches (uint8 faces, float16 spectrograms).
 
 No DataLoader workers are needed: the decoded inputs of a split sit in memory (or on the GPU) as
 two big tensors and a batch is one vectorised index + crop/flip, far cheaper than a training step
@@ -23,15 +29,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import torch
 
 from ..config import Config
 from ..config_rules import amp_mode
+from ..data.transfer import STAGING
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +182,8 @@ def to_device(x, device: torch.device):
     if isinstance(x, torch.Tensor):
         if x.device == device:
             return x
-        if device.type == "cuda" and x.device.type == "cpu" and not x.is_pinned():
-            x = x.pin_memory()
+        if device.type == "cuda":
+            return STAGING.to(x, device)
         return x.to(device, non_blocking=True)
     if isinstance(x, (list, tuple)):
         return type(x)(to_device(v, device) for v in x)
@@ -190,19 +200,74 @@ def _tensor_fields(obj) -> dict[str, torch.Tensor]:
     return {k: v for k, v in items.items() if isinstance(v, torch.Tensor)}
 
 
-def place_cached(cached, device: torch.device, max_fraction: float = 0.5):
-    """Move every tensor of a cached split to ``device`` once, when it fits.
+def placement(size: int, free: int, total: int, others: int, max_fraction: float = 0.5) -> bool:
+    """Whether a split of ``size`` bytes goes onto a GPU with ``free`` of ``total`` bytes free,
+    of which other live processes of this machine have claimed ``others`` for their caches:
+    ``size`` must fit in ``max_fraction`` of the free memory and, with ``others``, in
+    ``max_fraction`` of the total (the claims count even before their copies have landed)."""
+    return size < max_fraction * free and size + others <= max_fraction * total
 
-    On CUDA the tensors go over only if their total size is below ``max_fraction`` of the free
-    memory; otherwise they stay memory-mapped on the host and each gathered batch is pinned and
-    copied (:func:`to_device`). On CPU the split is returned unchanged.
-    """
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claims_dir() -> Path:
+    """Where the per-GPU claim files live: this machine's temporary folder (a GPU is local to
+    its machine); ``$DSANET_GPU_CLAIMS`` overrides it."""
+    return Path(os.environ.get("DSANET_GPU_CLAIMS") or Path(tempfile.gettempdir()) / "dsanet-gpu-claims")
+
+
+def claim_gpu_memory(gpu: str, size: int, free: int, total: int, max_fraction: float = 0.5,
+                     folder: Path | None = None, pid: int | None = None) -> bool:
+    """Decide :func:`placement` for ``size`` bytes on GPU ``gpu`` (its UUID) and, when it goes,
+    record the claim for this process (``pid``), all under an exclusive lock of the GPU's claim
+    file, so that concurrent workers decide one after the other. Claims of dead processes are
+    dropped. True when the split may be placed."""
+    import fcntl
+
+    folder = Path(folder or claims_dir())
+    folder.mkdir(parents=True, exist_ok=True)
+    pid = os.getpid() if pid is None else pid
+    path = folder / f"{gpu}.json"
+    with open(folder / f"{gpu}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        claims = json.loads(path.read_text()) if path.exists() else {}
+        claims = {p: n for p, n in claims.items() if _alive(int(p))}
+        others = sum(n for p, n in claims.items() if int(p) != pid)
+        ok = placement(size, free, total, others, max_fraction)
+        if ok:
+            claims[str(pid)] = claims.get(str(pid), 0) + size
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(claims))
+        tmp.replace(path)
+    return ok
+
+
+def _gpu_id(device: torch.device) -> str:
+    props = torch.cuda.get_device_properties(device)
+    return str(getattr(props, "uuid", None) or f"{props.name}-{device.index or 0}").replace("/", "-")
+
+
+def place_cached(cached, device: torch.device, max_fraction: float = 0.5):
+    """Move every tensor of a cached split to ``device`` once, when :func:`claim_gpu_memory`
+    says it fits (this process's claim recorded); otherwise they stay memory-mapped on the host
+    and each gathered batch crosses in compact dtypes through pinned buffers. On CPU the split is
+    returned unchanged."""
     if device.type != "cuda":
         return cached
     tensors = _tensor_fields(cached)
     size = sum(t.numel() * t.element_size() for t in tensors.values())
-    free, _ = torch.cuda.mem_get_info(device)
-    if size >= max_fraction * free:
+    free, total = torch.cuda.mem_get_info(device)
+    if not claim_gpu_memory(_gpu_id(device), size, free, total, max_fraction):
+        log.info("cache of %.1f GB stays on the host (GPU %s: %.1f of %.1f GB free, or claimed by "
+                 "other workers)", size / 1e9, device, free / 1e9, total / 1e9)
         return cached
     moved = {k: t.to(device) for k, t in tensors.items()}
     if dataclasses.is_dataclass(cached):
@@ -210,4 +275,3 @@ def place_cached(cached, device: torch.device, max_fraction: float = 0.5):
     for k, v in moved.items():
         setattr(cached, k, v)
     return cached
-

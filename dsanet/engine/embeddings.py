@@ -133,8 +133,7 @@ def _embed_chunks(model, cached, modality: str, cfg, batch_size: int, gather) ->
     out = []
     for start in range(0, n, batch_size):
         items = torch.arange(start, min(start + batch_size, n))              # (b,)
-        x = gather(cached, modality, items, cfg, train=False)              # (b, C, H, W)
-        x = x.to(device, torch.float32, non_blocking=True)
+        x = gather(cached, modality, items, cfg, train=False, device=device)  # (b, C, H, W) f32
         with autocast(device, amp):                                          # cfg.amp's dtype on CUDA
             out.append(model.embed(x, modality).float())                    # (b, D)
     return torch.cat(out).cpu()                                             # one transfer

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from ..data.batches import _items
 from ..data.frontends import normalise_faces
+from ..data.transfer import transfer
 from .checkpoint import load_checkpoint, save_checkpoint
 from .pretrain import _locked
 
@@ -118,14 +119,14 @@ def compute_maps(model: nn.Module, cached, cfg, device) -> Maps:
             lens = cached.voice_frames.cpu()[idx]
             crops = torch.stack([_crop(spec, lens, offsets[idx, v], cfg.spec_frames)
                                  for v in range(V)], 1)                           # (b, V, 1, F, frames)
-            out = vb(crops.flatten(0, 1).float().to(device)).float().cpu()       # (b*V, C, H, W)
+            out = vb(transfer(crops.flatten(0, 1), device).float()).float().cpu()  # (b*V, C, H, W)
             voice.append(out.unflatten(0, (len(idx), V)))
         face = []
         for s in range(0, cached.n_faces, CHUNK):
             idx = torch.arange(s, min(cached.n_faces, s + CHUNK))
             img = cached.faces.index_select(0, idx.to(cached.faces.device)).cpu()  # (b, 3, S, S) uint8
             both = torch.stack([img, img.flip(-1)], 1)                            # (b, 2, 3, S, S)
-            out = fb(normalise_faces(both.flatten(0, 1)).to(device)).float().cpu()
+            out = fb(normalise_faces(transfer(both.flatten(0, 1), device))).float().cpu()
             face.append(out.unflatten(0, (len(idx), FACE_VIEWS)))
     finally:
         fb.train(modes[0]), vb.train(modes[1])
@@ -175,7 +176,7 @@ def evaluation_maps(model: nn.Module, cached, cfg, batch_size: int = CHUNK) -> t
             was = net.training
             net.eval()
             chunks = [net(modality_batch(cached, m, torch.arange(s, min(n, s + batch_size)), cfg,
-                                         train=False).to(device)).float()
+                                         train=False, device=device)).float()
                       for s in range(0, n, batch_size)]
             net.train(was)
             out.append(torch.cat(chunks))

@@ -7,9 +7,9 @@ the objective is the mean of the two halves' losses, which equals eq. (24) over 
 because every term is a per-tuple mean. Each half is one ``forward_tuples`` call (one backbone
 call per modality).
 
-Validation (model selection) is binary matching (k = 2, unconstrained "U" lists) in both
-directions on fixed tuples of the validation split; the score is the mean of the two accuracies
-with the embedding-distance scorer. Not the classifier: the paper's concatenation head is linear
+Validation (model selection) is binary matching (k = 2, unconstrained "U") in both directions,
+exact over every tuple of the validation split (:func:`dsanet.engine.exact.exact_matching`); the
+score is the mean of the two accuracies with the embedding-distance scorer. Not the classifier: the paper's concatenation head is linear
 in the (k+1) embeddings and cannot rank candidates by their relation to the anchor (at chance on
 shuffled candidates, docs/fidelity.md), so selecting on it would pick a random checkpoint.
 """
@@ -43,7 +43,6 @@ class MatchingTask:
         self.samplers = ({d: TupleSampler(cached, None, cfg.k, d) for d in self.directions}
                          if cached is not None else {})                  # None: losses only
         self.train_list = self._fixed_list() if cfg.train_list_epochs and cached is not None else None
-        self._val_tuples = None
 
     def _fixed_list(self) -> dict[str, np.ndarray]:
         """The published script's training list: drawn once, read in order (``train_list_epochs``).
@@ -83,7 +82,7 @@ class MatchingTask:
                 tuples = self.train_list[d][step % len(self.train_list[d])]       # (per, k+1)
             tuples = to_device(torch.from_numpy(tuples), self.cached.voices.device)
             anchor, cands, label = batches.matching_batch(self.cached, tuples, d, self.cfg,
-                                                          True, gen)
+                                                          True, gen, self.device)
             parts.append(((take(anchor), take(cands), d), take(label)))
         return parts
 
@@ -166,8 +165,10 @@ class InBatchMatchingTask(MatchingTask):
         if self.maps is not None:   # frozen backbones: one cached view per item, (B, C, H, W) each
             voice, face = self.maps.gather(plan.voice_items, plan.face_items, gen)
         else:
-            voice = batches.voice_batch(self.cached, plan.voice_items, cfg, True, gen)  # (B, 1, F, T)
-            face = batches.face_batch(self.cached, plan.face_items, cfg, True, gen)     # (B, 3, S, S)
+            voice = batches.voice_batch(self.cached, plan.voice_items, cfg, True, gen,
+                                        device=self.device)                        # (B, 1, F, T)
+            face = batches.face_batch(self.cached, plan.face_items, cfg, True, gen,
+                                      device=self.device)                          # (B, 3, S, S)
         tuples = {d: (a.to(dev), c.to(dev)) for d, (a, c) in tuples.items()}
         return [((take(voice), take(face), tuples), {d: t.to(dev) for d, t in labels.items()})]
 

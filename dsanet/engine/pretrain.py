@@ -85,7 +85,7 @@ def train_backbones(cfg, cached, device) -> dict[str, dict]:
             loss = 0.0
             for m, gather in (("voice", voice_batch), ("face", face_batch)):
                 items = torch.randint(len(ids[m]), (BATCH,), generator=gen, device=gen.device)
-                x = gather(cached, items, cfg, True, gen).to(device)                # (B, ...)
+                x = gather(cached, items, cfg, True, gen, device=device)              # (B, ...)
                 y = label[ids[m][items.to(known.device)]].to(device)                            # (B,)
                 loss = loss + F.cross_entropy(heads[m](nets[m](x).flatten(1)), y)
             opt.zero_grad(set_to_none=True)

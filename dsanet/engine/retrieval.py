@@ -58,7 +58,8 @@ class RetrievalTask:
             voice, face = self.maps.gather(pairs[:, 0], pairs[:, 1], gen)
             identity = self.cached.voice_ids.to(pairs.device)[pairs[:, 0]]
             return [((take(voice), take(face)), take(identity))]
-        voice, face, identity = batches.pair_batch(self.cached, pairs, self.cfg, True, gen)
+        voice, face, identity = batches.pair_batch(self.cached, pairs, self.cfg, True, gen,
+                                                   self.device)
         return [((take(voice), take(face)), take(identity))]
 
     # ------------------------------------------------------------------ losses

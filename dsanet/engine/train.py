@@ -86,7 +86,9 @@ class Trainer:
         self.select_split = self._selection_split()
         caches = load_splits(cfg, sorted({"train", self.select_split}), info)
         self.train_set = place_cached(caches["train"], device)
-        self.select_set = caches[self.select_split]
+        # the selection split too, when it also fits: validation gathers and normalises on the GPU
+        self.select_set = (self.train_set if self.select_split == "train"
+                           else place_cached(caches[self.select_split], device))
         self.task = build_task(cfg, self.train_set, device)
         self.model = build_model(cfg, self.task, device)
         if cfg.backbone_train == "frozen":   # the sweep protocol: cached maps, backbones fixed

@@ -26,6 +26,7 @@ def _pretrain_inputs(cfg: Config) -> str:
     from ..engine.pretrain import FIELDS
 
     return repr((cfg.data_root, cfg.meta, cfg.voice_root, cfg.face_root, cfg.cache_dir,
+                 cfg.split_protocol, cfg.split_lists,
                  _frontend_settings(cfg), [getattr(cfg, f) for f in FIELDS]))
 
 
