@@ -59,6 +59,27 @@ def _plain(o):
     return str(o)
 
 
+def notebook_config(profile: str, data_root: str | Path | None = None, **overrides):
+    """A notebook's :class:`~dsanet.config.Config`: the profile, then the config file ``prepare``
+    wrote into the data root (``DATA_ROOT/dsanet.yaml``, e.g. with ``pretrained`` or
+    ``cache_dir``: :func:`dsanet.config_file.data_root_config`), then ``overrides`` (the
+    notebook's ``device`` and ``seed``), the order ``train --config`` uses. ``data_root`` None:
+    the profile's own root. Prints the file it read, and :func:`~dsanet.config_file.
+    from_scratch_warning` when the paper profile would train ResNet18 from random weights."""
+    from .config import get_profile
+    from .config_file import data_root_config, from_scratch_warning
+
+    root = Path(data_root) if data_root else Path(get_profile(profile).data_root)
+    path, fields = data_root_config(root) if root.is_dir() else (None, {})
+    if path is not None:
+        print(f"config: {path} ({', '.join(sorted(fields)) or 'no fields'})")
+    cfg = get_profile(profile, **{**fields, "data_root": str(root), **overrides})
+    warning = from_scratch_warning(cfg)
+    if warning:
+        print(warning)
+    return cfg
+
+
 def notebook_out_dir(profile: str, out_dir: str | Path | None = None) -> Path:
     """A notebook's output folder: ``out_dir`` when given (``reproduce`` passes ``reports``),
     else ``runs/smoke_reports`` in the smoke profile and ``runs/notebooks`` otherwise, so an

@@ -40,11 +40,10 @@ pins_lists = None  # Learnable-PINs split lists for Table III (None: drawn for t
 
 # %%
 from dsanet import analysis, experiments, viz
-from dsanet.config import get_profile
-from dsanet.reproduce import setup
+from dsanet.reproduce import notebook_config, setup
 
 ctx = setup(profile, out_dir, threads)   # cwd = repository root; output folders
-cfg = get_profile(profile, device=device, seed=seed, **({"data_root": data_root} if data_root else {}))
+cfg = notebook_config(profile, data_root, device=device, seed=seed)  # + DATA_ROOT/dsanet.yaml
 analysis.ensure_data(cfg)
 print(f"profile {cfg.profile}: data {cfg.data_root} -> outputs {ctx.out}, runs {ctx.runs}")
 

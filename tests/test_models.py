@@ -61,6 +61,20 @@ def test_pretrained_state_dict_is_loaded(tmp_path):
     assert torch.equal(voice.trunk[0].weight, state["conv1.weight"].sum(1, keepdim=True))
 
 
+def test_pretrained_file_without_batch_norm_counters_is_loaded(tmp_path):
+    """torchvision's ImageNet ResNet18 file predates the ``num_batches_tracked`` buffers; a state
+    dict without them (and without ``fc.*``) loads, its numbers intact."""
+    torch.manual_seed(1)
+    state = {k: v for k, v in resnet18(weights=None).state_dict().items()
+             if not k.endswith("num_batches_tracked") and not k.startswith("fc.")}
+    path = tmp_path / "zoo.pth"
+    torch.save(state, path)
+    face = build_backbone(paper(pretrained=str(path)), "face")
+    assert torch.equal(face.trunk[1].running_var, state["bn1.running_var"])
+    assert torch.equal(face.trunk[7][0].downsample[0].weight,
+                       state["layer4.0.downsample.0.weight"])
+
+
 def test_pretrained_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.pt"):
         build_backbone(paper(pretrained=str(tmp_path / "nowhere.pt")), "face")

@@ -15,8 +15,10 @@ layout of :mod:`dsanet.data.layout`, without copying, moving or deleting a user 
   out "none"), the split CSV's row is kept and the id named; any other disagreement (face name,
   gender, or between two files of one kind) is an error naming every id;
 * ``OUT/dsanet.yaml`` (JSON when PyYAML is missing): ``data_root``, ``voice_root``, ``face_root``,
-  ``meta``, ``profile: paper`` (and ``cache_dir`` when given), read by ``train --config``; since
-  ``OUT`` is a complete data root, ``reproduce --param data_root=OUT`` finds the same files;
+  ``meta``, ``profile: paper`` (and ``cache_dir``, ``split_lists``, ``pretrained`` when given),
+  read by ``train --config`` (or ``--data OUT``) and by the notebooks given ``data_root=OUT``
+  (:mod:`dsanet.config_file`), so ``reproduce --param data_root=OUT`` trains on the same files
+  from the same weights;
 * ``OUT/prepare_report.json``: the whole report, every skipped identity and file by name.
 
 The tree is then scanned with :func:`~dsanet.data.layout.load_index` (which counts what it skips)
@@ -85,6 +87,7 @@ class PrepareReport:
     problem: str | None = None        # why the split cannot be formed (exit status 2)
     protocol: str = "wen"             # the split protocol (dsanet.data.splits): "wen" | "pins"
     split_lists: str | None = None    # the "pins" identity lists
+    pretrained: str | None = None     # the ImageNet ResNet18 weights written into the config
 
     def lines(self) -> list[str]:
         """The report as printed."""
@@ -126,6 +129,9 @@ class PrepareReport:
         if need > self.free_bytes:
             out.append("WARNING: not enough free disk for the cache; pass --cache-dir DIR on a "
                        "larger disk")
+        out.append(f"ImageNet weights: {self.pretrained}" if self.pretrained else
+                   "ImageNet weights: none given, so the paper profile will train ResNet18 from "
+                   "random weights (--pretrained FILE; docs/real_data.md, section 5)")
         if self.config_path:
             out += [f"wrote {self.config_path}; next: python -m dsanet train --config "
                     f"{self.config_path} --out runs/paper, or python -m dsanet reproduce "
@@ -294,10 +300,44 @@ def _free(path: Path) -> int:
 
 # ----------------------------------------------------------------------------- prepare
 
+def check_pretrained(path) -> str:
+    """``path`` as an absolute path once it holds a torchvision ResNet18 state dict (every key of
+    ``torchvision.models.resnet18`` but ``fc.*`` and the batch-norm counters, with its shape: the check
+    :func:`dsanet.models.backbones.build_backbone` applies when training starts); a
+    :class:`DataError` naming the file otherwise."""
+    import torch
+    import torchvision
+
+    p = Path(os.path.abspath(path))
+    if not p.is_file():
+        raise DataError(f"--pretrained {p}: file not found (weights are never downloaded)", "missing")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same message
+        raise DataError(f"--pretrained {p}: not a readable PyTorch state dict "
+                        f"({type(e).__name__})", "unreadable") from e
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    def counted(k: str) -> bool:   # fc.* and the batch-norm counters may be absent
+        return not k.startswith("fc.") and not k.endswith("num_batches_tracked")
+
+    want = {k: tuple(v.shape) for k, v in
+            torchvision.models.resnet18(weights=None).state_dict().items() if counted(k)}
+    state = state if isinstance(state, dict) else {}
+    bad = [k for k, shape in want.items()
+           if k not in state or tuple(getattr(state[k], "shape", ())) != shape]
+    extra = [k for k in state if k not in want and counted(k)]
+    if bad or extra:
+        raise DataError(f"--pretrained {p}: not a ResNet18 state dict (missing or misshapen: "
+                        f"{bad[:3]}; not in ResNet18: {extra[:3]})", "unreadable")
+    return str(p)
+
+
 def prepare(voices, faces, meta=None, out="data/voxceleb", cache_dir=None,
-            progress: bool = False, split_lists=None) -> PrepareReport:
+            progress: bool = False, split_lists=None, pretrained=None) -> PrepareReport:
     """Check the downloads and write ``out`` (see the module docstring); never raises for a split
     that cannot be formed: the report's ``problem`` says so and no config is written."""
+    pretrained = check_pretrained(pretrained) if pretrained else None
     roots = list(dict.fromkeys(Path(os.path.abspath(v)) for v in voices))
     face_root = Path(os.path.abspath(faces))
     for what, p in [("--voices", r) for r in roots] + [("--faces", face_root)]:
@@ -372,10 +412,11 @@ def prepare(voices, faces, meta=None, out="data/voxceleb", cache_dir=None,
                  f"each split needs at least {MIN_IDENTITIES} (the skipped identities are named "
                  f"above and in {out / 'prepare_report.json'})") if short else None,
         protocol="pins" if lists is not None else "wen",
-        split_lists=str(Path(os.path.abspath(split_lists))) if split_lists else None)
+        split_lists=str(Path(os.path.abspath(split_lists))) if split_lists else None,
+        pretrained=pretrained)
     if not short:
         report.config_path = str(write_config(out / config_name, out, cache_dir,
-                                              report.split_lists))
+                                              report.split_lists, pretrained))
     elif (out / config_name).is_file():
         (out / config_name).unlink()    # an earlier run's config would point at this tree
     (out / "prepare_report.json").write_text(json.dumps(asdict(report), indent=1) + "\n")
@@ -390,18 +431,24 @@ def _have_yaml() -> bool:
     return True
 
 
-def write_config(path: Path, out: Path, cache_dir=None, split_lists=None) -> Path:
-    """The Config fields ``train --config`` reads (YAML, or JSON by the file's suffix); with
-    ``split_lists``, the Learnable-PINs split protocol (Table III's setting)."""
+def write_config(path: Path, out: Path, cache_dir=None, split_lists=None,
+                 pretrained=None) -> Path:
+    """The Config fields ``train --config`` reads, and the notebooks given ``data_root=OUT``
+    (YAML, or JSON by the file's suffix; :mod:`dsanet.config_file`); with ``split_lists``, the
+    Learnable-PINs split protocol (Table III's setting); with ``pretrained``, the ImageNet
+    ResNet18 weights the backbones start from."""
     doc = {"profile": "paper", "data_root": str(out), "voice_root": str(out / "voices"),
            "face_root": str(out / "faces"), "meta": str(out / "meta.csv")}
     if split_lists:
         doc.update(split_protocol="pins", split_lists=str(split_lists))
     if cache_dir:
         doc["cache_dir"] = str(Path(os.path.abspath(cache_dir)))
+    if pretrained:
+        doc["pretrained"] = str(pretrained)
     if path.suffix == ".yaml":
         import yaml
-        path.write_text("# written by python -m dsanet prepare; read by train --config\n"
+        path.write_text("# written by python -m dsanet prepare; read by train --config FILE or --data "
+                        "DIR, and by the notebooks given data_root=DIR\n"
                         + yaml.safe_dump(doc, sort_keys=False))
     else:
         path.write_text(json.dumps(doc, indent=1) + "\n")
@@ -431,12 +478,16 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
                         "a folder of train.txt / val.txt / test.txt (VoxCeleb1 ids or names); "
                         "counts are checked against 901 / 100 / 250 and the config uses it "
                         "(default: Wen et al.'s split, Table II)")
+    p.add_argument("--pretrained", metavar="FILE", default=None,
+                   help="torchvision's ImageNet ResNet18 weights (resnet18-f37072fd.pth, fetched "
+                        "by you; never downloaded): checked and written into the config, so "
+                        "train and reproduce fine-tune from them as the paper does")
 
 
 def run_prepare(args) -> int:
     on = not getattr(args, "quiet", False) and sys.stderr.isatty()
     report = prepare(args.voices, args.faces, args.meta, args.out, args.cache_dir, progress=on,
-                     split_lists=args.split_lists)
+                     split_lists=args.split_lists, pretrained=args.pretrained)
     print("\n".join(report.lines()))
     if report.problem:
         raise DataError(report.problem, "split")

@@ -21,7 +21,7 @@ import argparse
 import json
 import math
 import os
-import typing
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +30,7 @@ from ..config import PROFILE_ENV, PROFILES, Config, get_profile
 # a mistake on the command line (one line, exit status 2); it lives below this module and
 # dsanet.inference, which both raise it, and is re-exported here
 from ..config_rules import UsageError  # noqa: F401
+from ..config_file import data_root_config, field_types, from_scratch_warning, read_config_file
 
 # every name get_profile accepts: the profiles, and "published" (the preset on the paper profile)
 PROFILE_CHOICES = (*PROFILES, "published")
@@ -37,14 +38,9 @@ PROFILE_CHOICES = (*PROFILES, "published")
 
 # ----------------------------------------------------------------------------- --set parsing
 
-def _field_types() -> dict[str, str]:
-    hints = typing.get_type_hints(Config)
-    return {name: str(t) for name, t in hints.items()}
-
-
 def parse_value(key: str, text: str):
     """``text`` converted to the type of Config field ``key`` (tuples: comma-separated)."""
-    types = _field_types()
+    types = field_types()
     if key not in types:
         raise argparse.ArgumentTypeError(f"--set {key}=...: Config has no field {key!r}")
     t = types[key]
@@ -79,30 +75,6 @@ def parse_sets(items: list[str]) -> dict:
         key, text = item.split("=", 1)
         out[key.strip()] = parse_value(key.strip(), text.strip())
     return out
-
-
-def read_config_file(path) -> dict:
-    """Config fields from a JSON or YAML file (a run's ``config.json`` works as it is)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"--config {path}: file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            doc = yaml.safe_load(text)
-        else:
-            doc = json.loads(text)
-    except Exception as e:  # noqa: BLE001 - json and yaml raise their own types
-        raise UsageError(f"--config {path}: cannot parse ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0]})") from e
-    if not isinstance(doc, dict):
-        raise UsageError(f"--config {path}: expected a mapping of Config fields")
-    unknown = sorted(set(doc) - set(_field_types()))
-    if unknown:
-        raise UsageError(f"--config {path}: Config has no field(s) {unknown}")
-    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in doc.items()}
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -184,9 +156,18 @@ def profile_name(args, file_fields: dict) -> str:
 
 
 def config_from_args(args) -> Config:
-    """The run's config: profile < --config file < --set < --steps / --seed / --device / --data."""
+    """The run's config: profile < --config file < --set < --steps / --seed / --device / --data.
+
+    Without ``--config``, a ``--data`` root that ``prepare`` made is read with its config file
+    (``DATA_ROOT/dsanet.yaml``: :func:`dsanet.config_file.data_root_config`), as the notebooks
+    read it."""
     config_file = getattr(args, "config", None)
-    fields = read_config_file(config_file) if config_file else {}
+    if config_file:
+        fields = read_config_file(config_file)
+    elif getattr(args, "data", None) is not None:
+        fields = data_root_config(args.data)[1]
+    else:
+        fields = {}
     name = profile_name(args, fields)
     fields.pop("profile", None)
     try:
@@ -306,6 +287,8 @@ def run_train(args) -> int:
         check_resumable(Config.from_dict(load_checkpoint(last)["config"]), cfg, last)
     write_config(cfg, out)
     ensure_data(cfg)   # the embedded benchmark of smoke / quick (its preset's seed), when missing
+    if from_scratch_warning(cfg):
+        print(from_scratch_warning(cfg), file=sys.stderr)
     result = train(cfg, out, resume=args.resume, progress=_progress(args, cfg))
     if result.metrics is None:  # a rank other than 0 under torchrun
         return 0

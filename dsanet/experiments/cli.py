@@ -8,8 +8,10 @@ run cache afterwards (pass them the same runs folder and data).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
+from ..config_file import from_scratch_warning
 from ..engine.cli import UsageError, add_config_arguments, check_out_dir, config_from_args
 from .executors import EXECUTORS
 from .tables import SWEEP_STEPS, table_names, table_seeds
@@ -68,6 +70,8 @@ def run(args) -> int:
         raise UsageError("--address needs --executor ray")
     cfg = config_from_args(args)
     ensure_data(cfg)   # the embedded benchmark of smoke / quick, when missing
+    if from_scratch_warning(cfg):
+        print(from_scratch_warning(cfg), file=sys.stderr)
     smoke = cfg.profile == "smoke"
     seeds_of = {n: table_seeds(n, args.seeds or None, smoke) for n in names}
     steps = args.steps or SWEEP_STEPS.get(cfg.profile)

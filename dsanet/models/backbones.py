@@ -149,7 +149,9 @@ class ResNet18Trunk(nn.Module):
 
 
 def _read_state_dict(path: str, net: nn.Module) -> dict:
-    """A local torchvision ResNet18 state dict (``fc.*`` may be absent); clear errors otherwise."""
+    """A local torchvision ResNet18 state dict; clear errors otherwise. ``fc.*`` may be absent,
+    and so may the batch-norm counters ``*.num_batches_tracked``: torchvision's ImageNet files
+    were saved before those buffers existed, and ``load_state_dict`` accepts them without."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"cfg.pretrained: no weights file at {p} (weights are never downloaded)")
@@ -160,7 +162,8 @@ def _read_state_dict(path: str, net: nn.Module) -> dict:
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     own = net.state_dict()
-    missing = [k for k in own if k not in state and not k.startswith("fc.")]
+    missing = [k for k in own if k not in state and not k.startswith("fc.")
+               and not k.endswith(".num_batches_tracked")]
     wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     if missing or wrong:
         raise ValueError(f"cfg.pretrained: {p} is not a ResNet18 state dict "
