@@ -18,7 +18,8 @@ from dsanet.__main__ import build_parser, main
 from dsanet.config import paper
 from dsanet.data.cache_files import SPACE_MARGIN
 from dsanet.data.layout import load_index
-from dsanet.engine.cli import config_from_args, read_config_file
+from dsanet.config_file import read_config_file
+from dsanet.engine.cli import config_from_args
 
 N_VOICES = len(CLIP_SECONDS)
 SPLIT_IDS = {"train": 3, "val": 2, "test": 6}          # TINY_IDENTITIES by first letter
@@ -230,7 +231,8 @@ def test_help_names_every_option():
     parser = build_parser("prepare")
     sub = next(a for a in parser._actions if isinstance(getattr(a, "choices", None), dict))
     text = sub.choices["prepare"].format_help()
-    for opt in ("--voices", "--faces", "--meta", "--out", "--cache-dir"):
+    for opt in ("--voices", "--faces", "--meta", "--out", "--cache-dir", "--split-lists",
+                "--pretrained"):
         assert opt in text
 
 
