@@ -55,22 +55,14 @@ def read_config_file(path, option: str = "--config") -> dict:
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in doc.items()}
 
 
-def data_root_file(data_root) -> Path | None:
-    """The config file ``prepare`` wrote into ``data_root`` (:data:`DATA_ROOT_FILES`), or None
-    (the embedded benchmark has none)."""
-    for name in DATA_ROOT_FILES:
-        path = Path(data_root) / name
-        if path.is_file():
-            return path
-    return None
-
-
 def data_root_config(data_root) -> tuple[Path | None, dict]:
-    """``(file, fields)`` of the data root's config file; ``(None, {})`` when it has none.
+    """``(file, fields)`` of the config file ``prepare`` wrote into ``data_root`` (the first of
+    :data:`DATA_ROOT_FILES`); ``(None, {})`` when it has none (the embedded benchmark).
 
     ``profile`` and ``data_root`` are left out: the caller names both (a notebook's parameters,
     a command line), and a data root that was moved or linked is still found where it is."""
-    path = data_root_file(data_root)
+    path = next((Path(data_root) / n for n in DATA_ROOT_FILES if (Path(data_root) / n).is_file()),
+                None)
     if path is None:
         return None, {}
     fields = read_config_file(path, option="data root config")
@@ -83,9 +75,8 @@ def from_scratch_warning(cfg: Config) -> str | None:
     """One line when ``cfg`` trains ResNet18 backbones from random weights in the paper profiles;
     None otherwise (the compact backbones of smoke / quick have no ImageNet weights to miss, and
     ``backbone_init="identity"`` pretrains them on the training identities first)."""
-    if cfg.profile != "paper" or cfg.backbone != "resnet18" or cfg.pretrained is not None:
-        return None
-    if cfg.backbone_init != "scratch":
+    if (cfg.profile, cfg.backbone, cfg.pretrained, cfg.backbone_init) != (
+            "paper", "resnet18", None, "scratch"):
         return None
     return ("warning: pretrained is not set, so both ResNet18 backbones train from random weights "
             "(the paper fine-tunes ImageNet ResNet18: fetch resnet18-f37072fd.pth and set "

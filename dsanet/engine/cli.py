@@ -287,11 +287,12 @@ def run_train(args) -> int:
         check_resumable(Config.from_dict(load_checkpoint(last)["config"]), cfg, last)
     write_config(cfg, out)
     ensure_data(cfg)   # the embedded benchmark of smoke / quick (its preset's seed), when missing
-    if from_scratch_warning(cfg):
+    warning = from_scratch_warning(cfg)
+    if warning:
         from .device import resolve_device
 
         resolve_device(cfg)   # a run that cannot start (no GPU) stops in one line, unwarned
-        print(from_scratch_warning(cfg), file=sys.stderr)
+        print(warning, file=sys.stderr)
     result = train(cfg, out, resume=args.resume, progress=_progress(args, cfg))
     if result.metrics is None:  # a rank other than 0 under torchrun
         return 0

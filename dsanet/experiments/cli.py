@@ -70,8 +70,9 @@ def run(args) -> int:
         raise UsageError("--address needs --executor ray")
     cfg = config_from_args(args)
     ensure_data(cfg)   # the embedded benchmark of smoke / quick, when missing
-    if from_scratch_warning(cfg):
-        print(from_scratch_warning(cfg), file=sys.stderr)
+    warning = from_scratch_warning(cfg)
+    if warning:
+        print(warning, file=sys.stderr)
     smoke = cfg.profile == "smoke"
     seeds_of = {n: table_seeds(n, args.seeds or None, smoke) for n in names}
     steps = args.steps or SWEEP_STEPS.get(cfg.profile)
